@@ -1,0 +1,75 @@
+"""The one exception tree of edgecompress.
+
+It lives in the bottom package (``targets``) because imports flow one way,
+``compress -> calibration -> targets``, and all three raise these errors.
+The public import path is ``compress.errors``, which re-exports everything here.
+``targets/runner.py`` does not import this module: it must run alone on a device.
+"""
+
+from __future__ import annotations
+
+
+class CompressError(Exception):
+    """Base class for every error edgecompress reports to a user.
+
+    Args:
+        message: what was wrong, including the value received.
+        hint: what the user can do about it (shown on its own line by the CLI).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class RecipeError(CompressError):
+    """A recipe (YAML/JSON/dict) is malformed or inconsistent."""
+
+
+class ModelLoadError(CompressError):
+    """A model file or factory could not be loaded."""
+
+
+class UnsupportedLayerError(CompressError):
+    """A layer cannot go through a requested technique (e.g. QAT)."""
+
+
+class DataError(CompressError):
+    """A dataset is missing, empty, malformed or does not fit the model."""
+
+
+class ConversionError(CompressError):
+    """Keras -> TFLite conversion failed or a .tflite file is invalid."""
+
+
+class TargetError(CompressError):
+    """Unknown target/device profile or an artifact that does not fit it."""
+
+
+class BenchmarkError(CompressError):
+    """Evaluation or benchmarking of an artifact failed."""
+
+
+class OutputError(CompressError):
+    """The output folder cannot be written (exists, locked, ...)."""
+
+
+__all__ = [
+    "CompressError",
+    "RecipeError",
+    "ModelLoadError",
+    "UnsupportedLayerError",
+    "DataError",
+    "ConversionError",
+    "TargetError",
+    "BenchmarkError",
+    "OutputError",
+]
