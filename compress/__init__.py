@@ -1,0 +1,44 @@
+"""edgecompress: compress trained Keras models and benchmark them on edge devices.
+
+The public API is loaded lazily, so ``import compress`` (and ``edgecompress --help``) does not
+import TensorFlow until a name that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Session": "compress.session",
+    "compress_model": "compress.pipeline",
+    "RunResult": "compress.pipeline",
+    "Recipe": "compress.recipe",
+    "load_recipe": "compress.recipe",
+    "load_model": "compress.models",
+    "CompressError": "compress.errors",
+    "RecipeError": "compress.errors",
+    "ModelLoadError": "compress.errors",
+    "UnsupportedLayerError": "compress.errors",
+    "DataError": "compress.errors",
+    "ConversionError": "compress.errors",
+    "TargetError": "compress.errors",
+    "BenchmarkError": "compress.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compress' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,34 @@
+"""``edgecompress demo``: train a small CNN on the bundled data and compress it."""
+
+from __future__ import annotations
+
+import click
+
+from compress.cli.options import emit_json, json_option, make_progress
+
+
+@click.command("demo")
+@click.option("--out", "-o", "out", default="demo-run", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Baseline training epochs (default: the demo's).")
+@click.option("--data", default="fashion-mnist-subset", show_default=True,
+              help="Dataset for the demo (the bundled subset by default).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@json_option
+def command(out, overwrite, epochs, data, quiet, as_json):
+    """Train a baseline CNN, run the built-in prune50-qat-int8 recipe, write the report.
+
+    \b
+    Example:
+      edgecompress demo --out demo-run --overwrite
+    """
+    from compress.demo import run_demo
+
+    result = run_demo(out_dir=out, overwrite=overwrite, epochs=epochs, data=data,
+                      progress=make_progress(as_json, quiet))
+    if as_json:
+        emit_json(result.report)
+    else:
+        click.echo((result.out_dir / "report.md").read_text())

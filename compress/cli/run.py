@@ -1,0 +1,41 @@
+"""``edgecompress run``: a recipe on a model and data, to an output folder."""
+
+from __future__ import annotations
+
+import click
+
+from compress.cli.options import data_options, emit_json, json_option, make_progress
+
+
+@click.command("run")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--model", "-m", "model", required=True,
+              help="Model: .keras/.h5 (tf_keras), a SavedModel folder, or module:function.")
+@data_options
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder (refused if not empty, unless --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option("--calibration-samples", type=click.IntRange(min=1), default=None,
+              help="Representative samples for integer formats (default: recipe, 200).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@json_option
+def command(recipe, model, data, data_dir, train_samples, test_samples, out, overwrite,
+            calibration_samples, quiet, as_json):
+    """Run RECIPE on a model and write artifacts and a report to --out.
+
+    \b
+    Example:
+      edgecompress run recipe.yaml --model model.keras --data fashion-mnist --out run1
+    """
+    from compress.pipeline import compress_model
+    from compress.recipe import load_recipe
+
+    parsed = load_recipe(recipe)  # recipe errors before the model or data load
+    result = compress_model(model, parsed, data=data, out_dir=out, overwrite=overwrite,
+                            data_dir=data_dir, train_samples=train_samples,
+                            test_samples=test_samples, calibration_samples=calibration_samples,
+                            progress=make_progress(as_json, quiet))
+    if as_json:
+        emit_json(result.report)
+    else:
+        click.echo((result.out_dir / "report.md").read_text())

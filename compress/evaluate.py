@@ -1,0 +1,112 @@
+"""Measure models: the Keras baseline, and .tflite artifacts with the LiteRT interpreter.
+
+Artifacts are evaluated and timed by ``targets.runner``, the same code that runs on the
+device, so host and device figures are comparable.
+"""
+
+from __future__ import annotations
+
+import gzip
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compress.errors import BenchmarkError, DataError
+
+
+def check_data_fits(model: Any, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
+    """Raise ``DataError`` when the data's input shape or class count does not fit the model."""
+    expected = tuple(model.inputs[0].shape[1:])
+    got = tuple(x.shape[1:])
+    if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+        raise DataError(
+            f"the dataset's input shape does not fit the model. Received: samples of shape "
+            f"{got}, model input {expected}",
+            hint="pass data that matches the model input (or a model that matches the data)")
+    units = model.outputs[0].shape[-1]
+    if units is not None and num_classes > units:
+        raise DataError(
+            f"the dataset has more classes than the model has outputs. Received: "
+            f"{num_classes} classes, model output has {units} units",
+            hint="check that --data is the dataset the model was trained on")
+
+
+def keras_accuracy(model: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256) -> float:
+    """Top-1 accuracy of a Keras model."""
+    if len(x) == 0:
+        raise DataError("the test split is empty. Received: 0 samples",
+                        hint="evaluation needs labelled test data")
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        out = model(x[i:i + batch_size], training=False)
+        correct += int(np.sum(np.argmax(np.asarray(out), axis=-1) == y[i:i + batch_size]))
+    return correct / len(x)
+
+
+def keras_latency(model: Any, sample: np.ndarray, *, warmup: int = 10,
+                  runs: int = 50) -> dict[str, float]:
+    """Batch-1 latency of a Keras model through a compiled ``tf.function`` (p50/p90 ms)."""
+    from compress import _keras
+
+    fn = _keras.tf.function(lambda t: model(t, training=False))
+    x = _keras.tf.constant(sample[:1])
+    for _ in range(warmup):
+        fn(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        np.asarray(fn(x))
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return {"p50": float(np.percentile(times, 50)), "p90": float(np.percentile(times, 90))}
+
+
+def baseline_device() -> str:
+    """Where the Keras baseline runs: the first GPU TensorFlow sees, else the CPU."""
+    from compress import _keras
+
+    gpus = _keras.gpu_devices()
+    if gpus:
+        return f"GPU ({gpus[0]})"
+    return f"CPU ({platform.machine()})"
+
+
+def gzip_size(path: str | Path) -> int:
+    """Size of the file after gzip -9: what pruning buys in transfer and storage."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
+def evaluate_tflite(path: str | Path, x: np.ndarray, y: np.ndarray, *,
+                    threads: int | None = None) -> float:
+    """Top-1 accuracy of a .tflite file with the LiteRT interpreter."""
+    from targets import runner
+
+    if len(x) == 0:
+        raise DataError("the test split is empty. Received: 0 samples")
+    try:
+        return float(runner.evaluate(str(path), x, y, threads=threads)["accuracy"])
+    except runner.RunnerError as exc:
+        raise BenchmarkError(f"evaluating {path} failed: {exc}") from None
+
+
+def benchmark_tflite(path: str | Path, sample: np.ndarray, *, warmup: int, runs: int,
+                     threads: int | None = None) -> dict[str, Any]:
+    """Host latency of a .tflite file (the on-device runner's code, run here)."""
+    from targets import runner
+
+    try:
+        return runner.benchmark(str(path), x=sample, warmup=warmup, runs=runs, threads=threads)
+    except runner.RunnerError as exc:
+        raise BenchmarkError(f"benchmarking {path} failed: {exc}") from None
+
+
+def tflite_summary(path: str | Path) -> dict[str, Any]:
+    """Static facts from the flatbuffer: sparsity of weights, params, op counts."""
+    from targets import tflite_graph
+
+    graph = tflite_graph.read_model(str(path))
+    stats = graph.weight_stats()
+    return {"sparsity": float(stats["sparsity"]), "params": int(stats["params"]),
+            "nonzero_params": int(stats["nonzero_params"])}

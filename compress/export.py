@@ -1,0 +1,109 @@
+"""Keras -> .tflite for a target spec (float32, float16, dynamic, int8, int16x8).
+
+Integer formats use the representative samples drawn once per run. A QAT model is exported
+to integer formats directly (its fake-quant ranges become the tensor scales); float formats
+are exported from the float model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from compress import _keras
+from compress.errors import ConversionError, DataError
+from compress.recipe import TargetSpec
+
+tf = _keras.tf
+
+_TF_DTYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
+
+
+def needs_calibration(spec: TargetSpec) -> bool:
+    """True for formats that need representative samples."""
+    return spec.format in ("int8", "int16x8")
+
+
+def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None = None) -> bytes:
+    """Convert a tf_keras model to TFLite bytes for ``spec``.
+
+    Args:
+        model: the tf_keras model (a QAT model for integer formats after a qat stage).
+        spec: format and I/O dtype.
+        representative: calibration inputs, shape (N, *input_shape); needed for int8/int16x8.
+
+    Raises:
+        ConversionError: the converter failed (its first error line is included).
+        DataError: calibration samples are missing or do not fit the model input.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    fmt = spec.format
+    if fmt != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if fmt == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if needs_calibration(spec):
+        if representative is None or len(representative) == 0:
+            raise DataError(f"format {fmt} needs representative samples for calibration. "
+                            "Received: none", hint="pass training data (--data)")
+        expected = tuple(model.inputs[0].shape[1:])
+        if tuple(representative.shape[1:]) != expected:
+            raise DataError(
+                f"calibration samples do not fit the model input. Received sample shape "
+                f"{tuple(representative.shape[1:])}, model expects {expected}")
+        samples = representative.astype(np.float32)
+
+        def gen():
+            for i in range(len(samples)):
+                yield [samples[i:i + 1]]
+
+        converter.representative_dataset = gen
+    if fmt == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_dtype = getattr(tf, _TF_DTYPES[spec.effective_io_dtype])
+        converter.inference_input_type = io_dtype
+        converter.inference_output_type = io_dtype
+    elif fmt == "int16x8":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    try:
+        with _quiet():
+            return bytes(converter.convert())
+    except Exception as exc:  # the converter raises ConverterError and friends
+        first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()),
+                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        hint = None
+        if fmt == "int8":
+            hint = ("full-integer int8 needs every op to have an int8 kernel; try `dynamic` or "
+                    "`float16`, or replace the op named above")
+        raise ConversionError(f"TFLite conversion to {fmt} failed: {first.strip()[:400]}",
+                              hint=hint) from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the converter's C++ chatter on stderr (fd 2) unless EDGECOMPRESS_DEBUG is set."""
+    if os.environ.get("EDGECOMPRESS_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)

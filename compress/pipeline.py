@@ -1,0 +1,203 @@
+"""The whole run: baseline -> stages -> export per target -> evaluate -> benchmark -> report.
+
+``compress_model`` is the Python front door; ``edgecompress run`` and ``edgecompress demo``
+call it. It writes into a staged folder that appears only when the run completed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compress.errors import ConversionError
+from compress.recipe import Recipe, dump_recipe, load_recipe
+from compress.report import ArtifactReport, Report, render_markdown
+
+
+@dataclass
+class RunResult:
+    """What ``compress_model`` returns: the report (as written) and where it lives."""
+
+    report: dict
+    out_dir: Path
+    model: Any = None
+
+
+def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any = "fashion-mnist",
+                   out_dir: str | Path, overwrite: bool = False, data_dir: str | None = None,
+                   train_samples: int | None = None, test_samples: int | None = None,
+                   calibration_samples: int | None = None, progress: Any = None) -> RunResult:
+    """Compress ``model`` with ``recipe`` and write artifacts and a report to ``out_dir``.
+
+    Args:
+        model: a tf_keras model, or a path / ``module:function`` (see ``compress.models``).
+        recipe: a ``Recipe``, mapping, or YAML/JSON path.
+        data: a dataset spec (``fashion-mnist``, ``.npz``, IDX dir, image folder,
+            ``module:function``) or a ``calibration.Dataset``.
+        out_dir: output folder; refused if non-empty unless ``overwrite``.
+        train_samples / test_samples: optional caps (seeded subsample) for quick runs.
+        calibration_samples: overrides the recipe's representative sample count.
+        progress: a ``compress.progress.Progress`` (silent by default).
+
+    Returns:
+        RunResult with the report dict (``report.json``'s content) and the folder.
+    """
+    from compress.output import check_output_dir, staged_output
+    from compress.progress import Progress
+
+    progress = progress or Progress(enabled=False)
+    recipe = load_recipe(recipe)
+    if calibration_samples is not None:
+        from compress.recipe import CalibrationConfig
+
+        recipe = recipe.replace(calibration=CalibrationConfig(samples=calibration_samples))
+    check_output_dir(out_dir, overwrite=overwrite)  # fail before any slow work
+
+    from calibration import sources
+    from compress import _keras, evaluate, models
+    from compress.session import Session
+
+    t_start = time.perf_counter()
+    dataset = sources.load_dataset(data, data_dir=data_dir)
+    if train_samples or test_samples:
+        dataset = sources.subsample(dataset, train=train_samples, test=test_samples,
+                                    seed=recipe.seed)
+    progress.info(f"data: {dataset.source}")
+    model, source = models.load_model(model)
+    evaluate.check_data_fits(model, dataset.x_train, dataset.y_train, dataset.num_classes)
+    _keras.set_seed(recipe.seed)
+    representative = sources.representative_samples(dataset, recipe.calibration.samples,
+                                                    seed=recipe.seed)
+    timings: dict[str, float] = {}
+
+    with staged_output(out_dir, overwrite=overwrite) as tmp:
+        t0 = time.perf_counter()
+        progress.info(f"baseline: evaluating {source.location} on {len(dataset.x_test)} samples")
+        baseline = _baseline(model, source, dataset, tmp, recipe)
+        timings["baseline_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        trained = Session(recipe, progress=progress).train(model, dataset.x_train,
+                                                           dataset.y_train)
+        timings["training_s"] = time.perf_counter() - t0
+        models.save_model(trained.float_model, tmp / "model")
+
+        artifacts, conv_s, eval_s, bench_s = [], 0.0, 0.0, 0.0
+        (tmp / "artifacts").mkdir()
+        for spec in recipe.targets:
+            art = _export_one(spec, trained, representative, dataset, tmp, baseline, recipe,
+                              progress)
+            artifacts.append(art)
+            conv_s += art.convert_seconds
+            eval_s += art.eval_seconds
+            bench_s += art.bench_seconds
+        timings.update(conversion_s=conv_s, evaluation_s=eval_s, benchmark_s=bench_s)
+        timings["total_s"] = time.perf_counter() - t_start
+        timings["outside_training_fraction"] = (
+            (timings["total_s"] - timings["training_s"]) / timings["total_s"])
+
+        report = Report(
+            recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
+            environment=_environment(), dataset=dataset.summary(), timings=timings,
+            notes=_notes(trained, recipe))
+        data_out = report.to_dict()
+        (tmp / "report.json").write_text(report.to_json() + "\n")
+        (tmp / "report.md").write_text(render_markdown(data_out))
+        (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
+    progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
+    return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
+
+
+def _baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: Recipe) -> dict:
+    from compress import evaluate, models
+
+    size = source.size_bytes
+    if size is None:  # an in-memory model: measure it as a saved .keras file
+        saved = models.save_model(model, tmp / ".baseline")
+        size = saved.stat().st_size
+        import shutil
+
+        shutil.rmtree(tmp / ".baseline", ignore_errors=True)
+    return {
+        "accuracy": evaluate.keras_accuracy(model, dataset.x_test, dataset.y_test),
+        "params": models.count_params(model),
+        "size_bytes": int(size),
+        "latency_ms": evaluate.keras_latency(model, dataset.x_test[:1],
+                                             warmup=recipe.benchmark.warmup,
+                                             runs=max(10, recipe.benchmark.runs // 2)),
+        "device": evaluate.baseline_device(),
+        "source": source.location,
+    }
+
+
+def _export_one(spec: Any, trained: Any, representative: Any, dataset: Any, tmp: Path,
+                baseline: dict, recipe: Recipe, progress: Any) -> ArtifactReport:
+    from compress import evaluate, export
+
+    integer = spec.format in ("int8", "int16x8")
+    source_model = trained.quant_model if (integer and trained.quant_model is not None) \
+        else trained.float_model
+    if trained.quant_model is not None and spec.format == "int16x8":
+        source_model = trained.float_model  # tfmot's QAT simulates int8 only
+    progress.info(f"{spec.name}: converting")
+    t0 = time.perf_counter()
+    try:
+        blob = export.convert(source_model, spec, representative=representative)
+    except ConversionError as exc:
+        raise ConversionError(f"target {spec.name}: {exc.message}", hint=exc.hint) from None
+    path = tmp / "artifacts" / f"{spec.name}.tflite"
+    path.write_bytes(blob)
+    convert_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    summary = evaluate.tflite_summary(path)
+    accuracy = evaluate.evaluate_tflite(path, dataset.x_test, dataset.y_test,
+                                        threads=recipe.benchmark.threads)
+    eval_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bench = evaluate.benchmark_tflite(path, dataset.x_test[:1], warmup=recipe.benchmark.warmup,
+                                      runs=recipe.benchmark.runs,
+                                      threads=recipe.benchmark.threads)
+    bench_s = time.perf_counter() - t0
+    lat = bench["latency_ms"]
+    progress.info(f"{spec.name}: accuracy {100 * accuracy:.2f} %, {len(blob)} bytes, "
+                  f"sparsity {100 * summary['sparsity']:.1f} %, p50 {lat['p50']:.3f} ms")
+    return ArtifactReport(
+        target=spec.name, format=spec.format, path=f"artifacts/{spec.name}.tflite",
+        size_bytes=len(blob), gzip_bytes=evaluate.gzip_size(path),
+        sparsity=summary["sparsity"], accuracy=accuracy,
+        accuracy_delta=accuracy - baseline["accuracy"],
+        latency_ms={"p50": lat["p50"], "p90": lat["p90"]},
+        io_dtype=spec.effective_io_dtype, params=summary["params"],
+        nonzero_params=summary["nonzero_params"], convert_seconds=convert_s,
+        eval_seconds=eval_s, bench_seconds=bench_s)
+
+
+def _environment() -> dict:
+    from compress import _keras
+
+    v = _keras.versions()
+    return {"python": platform.python_version(), "tensorflow": v["tensorflow"],
+            "tf_keras": v["tf_keras"], "tfmot": v["tfmot"], "litert": v["litert"],
+            "machine": f"{platform.system()} {platform.machine()}",
+            "argv": " ".join(sys.argv[:1])}
+
+
+def _notes(trained: Any, recipe: Recipe) -> list[str]:
+    notes = []
+    for stage in trained.stages:
+        skipped = stage.details.get("skipped_layers") or []
+        if skipped:
+            names = ", ".join(s["layer"] for s in skipped[:8])
+            more = f" and {len(skipped) - 8} more" if len(skipped) > 8 else ""
+            notes.append(f"{stage.kind}: {len(skipped)} layer(s) with weights left out: "
+                         f"{names}{more} (see stages[].skipped_layers)")
+    if trained.quant_model is not None:
+        notes.append("float formats are exported from the model before QAT; integer formats "
+                     "from the QAT model")
+    return notes
+

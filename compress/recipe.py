@@ -1,0 +1,561 @@
+"""Recipes: frozen, strictly validated configs (YAML/JSON/dict in, ``to_dict`` out).
+
+A recipe is data. Loading is strict: an unknown key is an error that names its path
+(``stages[1].final_sparsity``) and suggests the likely key. Cross-field rules live in
+``__post_init__`` so a ``Recipe`` that exists is a valid one. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from compress.errors import RecipeError
+
+RECIPE_VERSION = 1
+
+#: Export formats (the TFLite flavours a target can ask for).
+FORMATS = ("float32", "float16", "dynamic", "int8", "int16x8")
+IO_DTYPES = ("int8", "uint8", "float32")
+SCHEDULES = ("polynomial", "constant")
+#: Layer types prune can select by name (the tfmot-prunable weight layers).
+PRUNABLE_TYPES = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D",
+                  "Conv2DTranspose", "Dense")
+
+
+def _fail(path: str, message: str, *, hint: str | None = None) -> RecipeError:
+    where = f"{path}: " if path else ""
+    return RecipeError(f"{where}{message}", hint=hint)
+
+
+def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
+    if not isinstance(data, Mapping):
+        raise _fail(path, f"expected a mapping. Received: {data!r}")
+    for key in data:
+        if not isinstance(key, str) or key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
+            where = f"{path}.{key}" if path else str(key)
+            raise RecipeError(f"{where}: unknown key '{key}'", hint=hint)
+
+
+def _number(value: Any, path: str, *, integer: bool = False) -> float | int:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok:
+        kind = "an integer" if integer else "a number"
+        raise _fail(path, f"must be {kind}. Received: {path.rsplit('.', 1)[-1]}={value!r}")
+    return value
+
+
+def _choice(value: Any, choices: tuple[str, ...], path: str) -> str:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        raise _fail(path, f"must be one of {', '.join(choices)}. "
+                          f"Received: {path.rsplit('.', 1)[-1]}={value!r}", hint=hint)
+    return value
+
+
+def _str_list(value: Any, path: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise _fail(path, f"must be a list of strings. Received: {value!r}")
+    return tuple(value)
+
+
+def _positive_epochs(value: Any, path: str) -> int:
+    _number(value, path, integer=True)
+    if value < 0:
+        raise _fail(path, f"must be >= 0. Received: epochs={value}")
+    return value
+
+
+def _optional_lr(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    _number(value, path)
+    if not value > 0:
+        raise _fail(path, f"must be > 0. Received: learning_rate={value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LayerSelection:
+    """Which layers a stage applies to: name patterns (``fnmatch``/regex) and layer types.
+
+    A layer is selected when it matches ``include`` (default: all) and ``types`` (default:
+    all prunable types) and does not match ``exclude``.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "LayerSelection":
+        if data is None:
+            return cls()
+        _check_keys(data, ("include", "exclude", "types"), path)
+        return cls(
+            include=_str_list(data.get("include", []), f"{path}.include"),
+            exclude=_str_list(data.get("exclude", []), f"{path}.exclude"),
+            types=_str_list(data.get("types", []), f"{path}.types"),
+        )
+
+    def matches(self, name: str, class_name: str) -> bool:
+        """True if a layer with this name and class is selected."""
+        if self.types and class_name not in self.types:
+            return False
+        if self.include and not any(_name_match(p, name) for p in self.include):
+            return False
+        return not any(_name_match(p, name) for p in self.exclude)
+
+    def to_dict(self) -> dict:
+        return {"include": list(self.include), "exclude": list(self.exclude),
+                "types": list(self.types)}
+
+
+def _name_match(pattern: str, name: str) -> bool:
+    import fnmatch
+
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    try:
+        return re.fullmatch(pattern, name) is not None
+    except re.error:
+        return False
+
+
+@dataclass(frozen=True)
+class PruneStage:
+    """Magnitude pruning (tfmot), unstructured or m:n structured.
+
+    Attributes:
+        final_sparsity: fraction of weights set to zero at the end, in [0, 1).
+        schedule: ``polynomial`` (ramp from ``initial_sparsity``) or ``constant``.
+        epochs: fine-tuning epochs while pruning.
+        structure: ``"m:n"`` such as ``"2:4"`` for structured sparsity (m zeros... see tfmot:
+            m non-zero values in every block of n); then ``final_sparsity`` is implied.
+    """
+
+    kind: str = "prune"
+    final_sparsity: float = 0.5
+    initial_sparsity: float = 0.0
+    schedule: str = "polynomial"
+    epochs: int = 2
+    frequency: int = 100
+    end_fraction: float = 0.8
+    structure: str | None = None
+    learning_rate: float | None = None
+    layers: LayerSelection = field(default_factory=LayerSelection)
+
+    KEYS = ("kind", "final_sparsity", "initial_sparsity", "schedule", "epochs", "frequency",
+            "end_fraction", "structure", "learning_rate", "layers")
+
+    def __post_init__(self) -> None:
+        if self.structure is not None:
+            m, n = self.block
+            object.__setattr__(self, "final_sparsity", 1.0 - m / n)
+        if not 0.0 <= self.final_sparsity < 1.0:
+            raise RecipeError(f"final_sparsity must be in [0, 1). "
+                              f"Received: final_sparsity={self.final_sparsity}")
+        if not 0.0 <= self.initial_sparsity <= self.final_sparsity:
+            raise RecipeError(
+                "initial_sparsity must be in [0, final_sparsity]. Received: "
+                f"initial_sparsity={self.initial_sparsity}, final_sparsity={self.final_sparsity}")
+        if self.frequency < 1:
+            raise RecipeError(f"frequency must be >= 1 step. Received: frequency={self.frequency}")
+        if not 0.0 < self.end_fraction <= 1.0:
+            raise RecipeError(f"end_fraction must be in (0, 1]. "
+                              f"Received: end_fraction={self.end_fraction}")
+        if self.epochs < 1:
+            raise RecipeError(f"a prune stage needs epochs >= 1 to apply its schedule. "
+                              f"Received: epochs={self.epochs}")
+
+    @property
+    def block(self) -> tuple[int, int]:
+        """(m, n) of an ``m:n`` structure: m non-zero weights in each block of n."""
+        if self.structure is None:
+            raise ValueError("unstructured pruning has no block")
+        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", str(self.structure))
+        if not match or not 0 < int(match.group(1)) < int(match.group(2)):
+            raise RecipeError(
+                f"structure must be 'm:n' with 0 < m < n, e.g. '2:4'. "
+                f"Received: structure={self.structure!r}")
+        return int(match.group(1)), int(match.group(2))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> "PruneStage":
+        _check_keys(data, cls.KEYS, path)
+        kw: dict[str, Any] = {}
+        for key in ("final_sparsity", "initial_sparsity", "end_fraction"):
+            if key in data:
+                kw[key] = float(_number(data[key], f"{path}.{key}"))
+        if "schedule" in data:
+            kw["schedule"] = _choice(data["schedule"], SCHEDULES, f"{path}.schedule")
+        if "epochs" in data:
+            kw["epochs"] = _positive_epochs(data["epochs"], f"{path}.epochs")
+        if "frequency" in data:
+            kw["frequency"] = int(_number(data["frequency"], f"{path}.frequency", integer=True))
+        if data.get("structure") is not None:
+            kw["structure"] = str(data["structure"])
+        kw["learning_rate"] = _optional_lr(data.get("learning_rate"), f"{path}.learning_rate")
+        kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
+        for t in kw["layers"].types:
+            if t not in PRUNABLE_TYPES:
+                raise _fail(f"{path}.layers.types", f"'{t}' is not a prunable layer type",
+                            hint=f"prunable types: {', '.join(PRUNABLE_TYPES)}")
+        return _build(cls, kw, path)
+
+
+@dataclass(frozen=True)
+class QatStage:
+    """Quantization-aware training with tfmot's default 8-bit scheme.
+
+    ``preserve_sparsity`` (default: automatic) keeps the zeros of an earlier ``prune``
+    stage through QAT (tfmot's prune-preserving scheme).
+    """
+
+    kind: str = "qat"
+    epochs: int = 1
+    learning_rate: float | None = None
+    preserve_sparsity: bool | None = None
+    layers: LayerSelection = field(default_factory=LayerSelection)
+
+    KEYS = ("kind", "epochs", "learning_rate", "preserve_sparsity", "layers")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> "QatStage":
+        _check_keys(data, cls.KEYS, path)
+        kw: dict[str, Any] = {}
+        if "epochs" in data:
+            kw["epochs"] = _positive_epochs(data["epochs"], f"{path}.epochs")
+        kw["learning_rate"] = _optional_lr(data.get("learning_rate"), f"{path}.learning_rate")
+        if data.get("preserve_sparsity") is not None:
+            if not isinstance(data["preserve_sparsity"], bool):
+                raise _fail(f"{path}.preserve_sparsity",
+                            f"must be true or false. Received: {data['preserve_sparsity']!r}")
+            kw["preserve_sparsity"] = data["preserve_sparsity"]
+        kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
+        return _build(cls, kw, path)
+
+
+@dataclass(frozen=True)
+class FinetuneStage:
+    """Plain training of the current model (e.g. after a surgery or to recover accuracy)."""
+
+    kind: str = "finetune"
+    epochs: int = 1
+    learning_rate: float | None = None
+
+    KEYS = ("kind", "epochs", "learning_rate")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> "FinetuneStage":
+        _check_keys(data, cls.KEYS, path)
+        kw: dict[str, Any] = {}
+        if "epochs" in data:
+            kw["epochs"] = _positive_epochs(data["epochs"], f"{path}.epochs")
+        kw["learning_rate"] = _optional_lr(data.get("learning_rate"), f"{path}.learning_rate")
+        return _build(cls, kw, path)
+
+
+StageConfig = PruneStage | QatStage | FinetuneStage
+STAGE_CONFIGS: dict[str, type] = {"prune": PruneStage, "qat": QatStage,
+                                  "finetune": FinetuneStage}
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One artifact to export: a TFLite format and, for integer formats, the I/O dtype."""
+
+    format: str
+    io_dtype: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            close = difflib.get_close_matches(self.format, FORMATS, n=1)
+            raise RecipeError(
+                f"unknown target format. Received: {self.format!r}",
+                hint=(f"did you mean '{close[0]}'? " if close else "")
+                + f"valid formats: {', '.join(FORMATS)}")
+        if self.io_dtype is not None:
+            if self.format != "int8":
+                raise RecipeError(f"io_dtype applies to the int8 format only. Received: "
+                                  f"format={self.format!r}, io_dtype={self.io_dtype!r}")
+            if self.io_dtype not in IO_DTYPES:
+                raise RecipeError(f"io_dtype must be one of {', '.join(IO_DTYPES)}. "
+                                  f"Received: io_dtype={self.io_dtype!r}")
+        if not self.name:
+            name = self.format
+            if self.io_dtype not in (None, "int8"):
+                name = f"{self.format}-{self.io_dtype}io"
+            object.__setattr__(self, "name", name)
+
+    @property
+    def effective_io_dtype(self) -> str:
+        if self.format == "int8":
+            return self.io_dtype or "int8"
+        return "float32"
+
+    @classmethod
+    def parse(cls, data: Any, path: str) -> "TargetSpec":
+        if isinstance(data, str):
+            try:
+                return cls(format=data)
+            except RecipeError as exc:
+                raise _fail(path, exc.message, hint=exc.hint) from None
+        _check_keys(data, ("format", "io_dtype", "name"), path)
+        if "format" not in data:
+            raise _fail(path, "a target needs 'format'", hint=f"one of {', '.join(FORMATS)}")
+        try:
+            return cls(format=data["format"], io_dtype=data.get("io_dtype"),
+                       name=str(data.get("name") or ""))
+        except RecipeError as exc:
+            raise _fail(path, exc.message, hint=exc.hint) from None
+
+    def to_dict(self) -> dict | str:
+        if self.io_dtype is None and self.name == self.format:
+            return self.format
+        return {"format": self.format, "io_dtype": self.io_dtype, "name": self.name}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How training stages run in our own loop (the callback API uses the user's fit)."""
+
+    batch_size: int = 128
+    learning_rate: float = 1e-4
+    validation_fraction: float = 0.0
+
+    KEYS = ("batch_size", "learning_rate", "validation_fraction")
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "TrainingConfig":
+        if data is None:
+            return cls()
+        _check_keys(data, cls.KEYS, path)
+        kw: dict[str, Any] = {}
+        if "batch_size" in data:
+            kw["batch_size"] = int(_number(data["batch_size"], f"{path}.batch_size", integer=True))
+            if kw["batch_size"] < 1:
+                raise _fail(f"{path}.batch_size", f"must be >= 1. Received: {kw['batch_size']}")
+        if "learning_rate" in data:
+            kw["learning_rate"] = _optional_lr(data["learning_rate"], f"{path}.learning_rate")
+        if "validation_fraction" in data:
+            v = float(_number(data["validation_fraction"], f"{path}.validation_fraction"))
+            if not 0.0 <= v < 1.0:
+                raise _fail(f"{path}.validation_fraction", f"must be in [0, 1). Received: {v}")
+            kw["validation_fraction"] = v
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Representative samples for full-integer conversion, drawn once per run."""
+
+    samples: int = 200
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "CalibrationConfig":
+        if data is None:
+            return cls()
+        _check_keys(data, ("samples",), path)
+        n = int(_number(data.get("samples", 200), f"{path}.samples", integer=True))
+        if n < 1:
+            raise _fail(f"{path}.samples", f"must be >= 1. Received: samples={n}")
+        return cls(samples=n)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Host latency measurement with the LiteRT interpreter."""
+
+    warmup: int = 10
+    runs: int = 100
+    threads: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "BenchmarkConfig":
+        if data is None:
+            return cls()
+        _check_keys(data, ("warmup", "runs", "threads"), path)
+        kw: dict[str, Any] = {}
+        for key in ("warmup", "runs", "threads"):
+            if data.get(key) is not None:
+                kw[key] = int(_number(data[key], f"{path}.{key}", integer=True))
+                if kw[key] < (0 if key == "warmup" else 1):
+                    raise _fail(f"{path}.{key}", f"must be positive. Received: {key}={kw[key]}")
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole compression recipe: ordered stages, export targets and run settings."""
+
+    name: str
+    stages: tuple[StageConfig, ...] = ()
+    targets: tuple[TargetSpec, ...] = (TargetSpec("float32"), TargetSpec("int8"))
+    version: int = RECIPE_VERSION
+    seed: int = 0
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+
+    KEYS = ("version", "name", "stages", "targets", "seed", "training", "calibration",
+            "benchmark")
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise RecipeError("targets: a recipe needs at least one target. Received: []",
+                              hint=f"e.g. targets: [float32, int8]; formats: {', '.join(FORMATS)}")
+        names = [t.name for t in self.targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise RecipeError(f"targets: duplicate target names. Received: {dupes}",
+                              hint="give each target a distinct 'name'")
+        kinds = [s.kind for s in self.stages]
+        if kinds.count("qat") > 1:
+            raise RecipeError("stages: at most one qat stage. Received: "
+                              f"{kinds.count('qat')} qat stages")
+        if "qat" in kinds:
+            after = kinds[kinds.index("qat") + 1:]
+            if any(k == "prune" for k in after):
+                raise RecipeError(
+                    "stages: prune cannot follow qat (quantized weights cannot be re-pruned). "
+                    f"Received stage order: {kinds}", hint="put prune before qat")
+
+    @property
+    def has_prune(self) -> bool:
+        return any(s.kind == "prune" for s in self.stages)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Recipe":
+        """Build a recipe from a parsed YAML/JSON mapping, strictly."""
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"a recipe must be a mapping at the top level. "
+                              f"Received: {type(data).__name__}")
+        _check_keys(data, cls.KEYS, "")
+        version = data.get("version", RECIPE_VERSION)
+        if version != RECIPE_VERSION:
+            raise RecipeError(f"version: unsupported recipe version. Received: version={version!r}",
+                              hint=f"this edgecompress reads version {RECIPE_VERSION}")
+        name = data.get("name", "recipe")
+        if not isinstance(name, str) or not name.strip():
+            raise RecipeError(f"name: must be a non-empty string. Received: name={name!r}")
+        raw_stages = data.get("stages") or []
+        if not isinstance(raw_stages, list):
+            raise RecipeError(f"stages: must be a list. Received: {raw_stages!r}")
+        stages = tuple(_parse_stage(s, f"stages[{i}]") for i, s in enumerate(raw_stages))
+        raw_targets = data.get("targets", ["float32", "int8"])
+        if isinstance(raw_targets, str):
+            raw_targets = [raw_targets]
+        if not isinstance(raw_targets, list):
+            raise RecipeError(f"targets: must be a list. Received: {raw_targets!r}")
+        targets = tuple(TargetSpec.parse(t, f"targets[{i}]") for i, t in enumerate(raw_targets))
+        seed = data.get("seed", 0)
+        _number(seed, "seed", integer=True)
+        return cls(
+            name=name,
+            stages=stages,
+            targets=targets,
+            version=version,
+            seed=int(seed),
+            training=TrainingConfig.from_dict(data.get("training"), "training"),
+            calibration=CalibrationConfig.from_dict(data.get("calibration"), "calibration"),
+            benchmark=BenchmarkConfig.from_dict(data.get("benchmark"), "benchmark"),
+        )
+
+    def to_dict(self) -> dict:
+        """A plain mapping that ``from_dict`` reads back to an equal recipe."""
+        return {
+            "version": self.version,
+            "name": self.name,
+            "seed": self.seed,
+            "stages": [_stage_to_dict(s) for s in self.stages],
+            "targets": [t.to_dict() for t in self.targets],
+            "training": dataclasses.asdict(self.training),
+            "calibration": dataclasses.asdict(self.calibration),
+            "benchmark": dataclasses.asdict(self.benchmark),
+        }
+
+    def replace(self, **changes: Any) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+
+def _build(cls: type, kw: dict, path: str):
+    try:
+        return cls(**kw)
+    except RecipeError as exc:
+        raise _fail(path, exc.message, hint=exc.hint) from None
+
+
+def _parse_stage(data: Any, path: str) -> StageConfig:
+    if not isinstance(data, Mapping):
+        raise _fail(path, f"a stage must be a mapping with a 'kind'. Received: {data!r}")
+    kind = data.get("kind")
+    if kind is None:
+        raise _fail(path, "a stage needs 'kind'", hint=f"one of {', '.join(STAGE_CONFIGS)}")
+    kind = _choice(kind, tuple(STAGE_CONFIGS), f"{path}.kind")
+    return STAGE_CONFIGS[kind].from_dict(data, path)
+
+
+def _stage_to_dict(stage: StageConfig) -> dict:
+    out: dict[str, Any] = {}
+    for f in fields(stage):
+        value = getattr(stage, f.name)
+        if isinstance(value, LayerSelection):
+            value = value.to_dict()
+        out[f.name] = value
+    return out
+
+
+def load_recipe(source: str | Path | Mapping[str, Any] | Recipe) -> Recipe:
+    """Load a recipe from a YAML/JSON file, a mapping, or pass a ``Recipe`` through.
+
+    Raises:
+        RecipeError: the file is missing or unreadable, or the recipe is invalid.
+    """
+    if isinstance(source, Recipe):
+        return source
+    if isinstance(source, Mapping):
+        return Recipe.from_dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found. Received: {str(path)!r}",
+                          hint="pass the path of a YAML or JSON recipe")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: both user errors
+        raise RecipeError(f"cannot parse recipe {path}: {exc}") from None
+    return Recipe.from_dict(data)
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """YAML text of a recipe with every default filled in (``recipe.resolved.yaml``)."""
+    import yaml
+
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False)
+
+
+BUILTIN_RECIPES: dict[str, dict] = {
+    "prune50-qat-int8": {
+        "version": 1, "name": "prune50-qat-int8",
+        "stages": [{"kind": "prune", "final_sparsity": 0.5, "schedule": "polynomial", "epochs": 2},
+                   {"kind": "qat", "epochs": 1}],
+        "targets": ["float32", "int8"],
+    },
+}
