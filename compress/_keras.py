@@ -88,3 +88,17 @@ def set_seed(seed: int) -> None:
 
 __all__ = ["tf", "keras", "tfmot", "versions", "is_tf_keras_model", "is_keras3_model",
            "require_tf_keras", "gpu_devices", "set_seed"]
+
+
+def output_quantize_config():
+    """tfmot's config that quantizes a layer's output only (not public API in tfmot 0.8.1)."""
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs as configs,
+    )
+
+    return configs.Default8BitOutputQuantizeConfig()
+
+
+def quantize_registry():
+    """tfmot's default 8-bit registry: ``supports(layer)`` says whether QAT knows a layer."""
+    return tfmot.quantization.keras.default_8bit.Default8BitQuantizeRegistry()

@@ -45,9 +45,7 @@ class Qat:
             preserve = "prune" in ctx.previous_kinds
         self.preserve_sparsity = bool(preserve)
         self.float_model = model
-        registry = qkeras.default_8bit.default_8bit_quantize_registry.Default8BitQuantizeRegistry()
-        output_config = qkeras.default_8bit.default_8bit_quantize_configs \
-            .Default8BitOutputQuantizeConfig
+        registry = _keras.quantize_registry()
         self.output_only, self.left_float = [], []
 
         def annotate(layer):
@@ -60,7 +58,7 @@ class Qat:
                 return layer
             if not registry.supports(layer) and cls in OUTPUT_ONLY_TYPES and not layer.weights:
                 self.output_only.append(layer.name)
-                return qkeras.quantize_annotate_layer(layer, quantize_config=output_config())
+                return qkeras.quantize_annotate_layer(layer, quantize_config=_keras.output_quantize_config())
             return qkeras.quantize_annotate_layer(layer)
 
         if isinstance(model, keras.Sequential) or _is_functional(model):
