@@ -65,6 +65,10 @@ class Session:
                             hint="training stages need labelled training data")
         work = keras.models.clone_model(model)
         work.set_weights(model.get_weights())
+        if self.recipe.stages:
+            from compress.graph import flatten_nested
+
+            work = flatten_nested(work)  # so prune and QAT reach layers of nested models
         probabilities = output_is_probabilities(work)
         batch = self.recipe.training.batch_size
         steps = max(1, int(np.ceil(len(x) / batch)))
