@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny seeded models and small data, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    """A seeded slice of the bundled Fashion-MNIST subset (1024 train / 256 test)."""
+    from calibration import sources
+
+    ds = sources.load_dataset("fashion-mnist-subset")
+    return sources.subsample(ds, train=1024, test=256, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, small_data):
+    """A tiny CNN (< 50k params) trained 2 epochs on ``small_data``, saved as .keras."""
+    from compress import zoo
+
+    model = zoo.fashion_cnn(small_data.x_train.shape[1:], small_data.num_classes, width=8,
+                            dense_units=32)
+    zoo.train_baseline(model, small_data.x_train, small_data.y_train, epochs=2, seed=0)
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    model.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_model_path, small_data):
+    """The contract recipe run end to end once on the tiny model (shared by several tests)."""
+    from compress.pipeline import compress_model
+
+    out = tmp_path_factory.mktemp("runs") / "contract"
+    recipe = {"version": 1, "name": "prune50-qat-int8",
+              "stages": [{"kind": "prune", "final_sparsity": 0.5, "schedule": "polynomial",
+                          "epochs": 2},
+                         {"kind": "qat", "epochs": 1}],
+              "targets": ["float32", "int8"],
+              "benchmark": {"warmup": 2, "runs": 10}}
+    return compress_model(str(tiny_model_path), recipe, data=small_data, out_dir=out)
+
+
+def seeded(n: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
