@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calibration.images import decode_png, read_image
 from targets.errors import DataError
@@ -21,6 +23,15 @@ def test_png_roundtrip_every_filter_and_colour_type(channels, filters):
     decoded = decode_png(encode_png(image, filters=filters))
     assert decoded.dtype == np.float32 and decoded.shape == (7, 5, channels)
     assert 0.0 <= decoded.min() and decoded.max() <= 1.0
+    np.testing.assert_array_equal(_as_uint8(decoded), image)
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(1, 9), width=st.integers(1, 9), channels=st.sampled_from([1, 3, 4]),
+       filters=st.lists(st.integers(0, 4), min_size=1, max_size=5), seed=st.integers(0, 99))
+def test_png_roundtrip_property(height, width, channels, filters, seed):
+    image = _pixels((height, width, channels), seed=seed)
+    decoded = decode_png(encode_png(image, filters=tuple(filters)))
     np.testing.assert_array_equal(_as_uint8(decoded), image)
 
 

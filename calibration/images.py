@@ -1,0 +1,367 @@
+"""Image files and image folders, decoded with numpy and zlib only.
+
+No imaging library is a dependency of edgecompress, so this module carries small
+decoders for the formats a calibration folder typically holds:
+
+- PNG: 8-bit grayscale, RGB or RGBA, non-interlaced (the PNG spec, section 9 filters);
+- Netpbm PGM/PPM: ``P2``/``P5`` (gray) and ``P3``/``P6`` (RGB), any maxval up to 65535;
+- ``.npy``: a ``(H, W)`` or ``(H, W, C)`` array, ``uint8`` (scaled by 1/255) or float.
+
+Every image comes back as float32 ``(H, W, C)`` scaled to [0, 1] (``.npy`` floats are
+kept as they are).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from targets.errors import DataError
+
+SUPPORTED_SUFFIXES = (".png", ".pgm", ".ppm", ".pnm", ".npy")
+SUPPORTED_TEXT = "PNG (8-bit gray/RGB/RGBA, non-interlaced), PGM/PPM (P2/P3/P5/P6), .npy"
+_CONVERT_HINT = ("convert the images to 8-bit PNG or to .npy arrays "
+                 "(resizing and other formats are not supported yet)")
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # colour type -> channels (gray, RGB, RGBA)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decodes one image file by its suffix.
+
+    Args:
+        path: a ``.png``, ``.pgm``, ``.ppm``, ``.pnm`` or ``.npy`` file.
+
+    Returns:
+        float32 array of shape ``(H, W, C)``.
+
+    Raises:
+        DataError: unsupported format or variant, or a corrupt file (the path is named).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataError(f"unsupported image file {path}: supported formats are "
+                        f"{SUPPORTED_TEXT}. Received suffix: {path.suffix or '(none)'}",
+                        hint=_CONVERT_HINT)
+    if suffix == ".npy":
+        return _read_npy(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    if suffix == ".png":
+        return decode_png(raw, path)
+    return decode_pnm(raw, path)
+
+
+# --- PNG ---------------------------------------------------------------------------------
+
+def decode_png(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decodes an 8-bit gray/RGB/RGBA non-interlaced PNG to float32 ``(H, W, C)`` in [0, 1]."""
+    if raw[:8] != _PNG_SIGNATURE:
+        raise DataError(f"{path} is not a PNG file (bad signature)", hint=_CONVERT_HINT)
+    pos, header, idat = 8, None, []
+    while True:
+        if pos + 8 > len(raw):
+            raise DataError(f"PNG file {path} is truncated (no IEND chunk)")
+        length, ctype = struct.unpack(">I4s", raw[pos:pos + 8])
+        data = raw[pos + 8:pos + 8 + length]
+        crc = raw[pos + 8 + length:pos + 12 + length]
+        if len(data) != length or len(crc) != 4:
+            raise DataError(f"PNG file {path} is truncated inside chunk {ctype!r}")
+        if zlib.crc32(ctype + data) != struct.unpack(">I", crc)[0]:
+            raise DataError(f"PNG file {path} is corrupt: CRC mismatch in chunk {ctype!r}")
+        pos += 12 + length
+        if ctype == b"IHDR":
+            header = _png_header(data, path)
+        elif ctype == b"IDAT":
+            idat.append(data)
+        elif ctype == b"IEND":
+            break
+        elif ctype != b"PLTE" and not ctype[:1].islower():
+            # An unknown critical chunk changes the meaning of the pixels: refuse it.
+            # (PLTE is only a suggestion in RGB images; palette images fail in IHDR.)
+            raise DataError(f"unsupported PNG {path}: unknown critical chunk "
+                            f"{ctype.decode('latin-1')!r}. Supported: {SUPPORTED_TEXT}",
+                            hint=_CONVERT_HINT)
+    if header is None or not idat:
+        raise DataError(f"PNG file {path} is corrupt: missing IHDR or IDAT chunk")
+    width, height, channels = header
+    try:
+        filtered = zlib.decompress(b"".join(idat))
+    except zlib.error as exc:
+        raise DataError(f"PNG file {path} is corrupt: {exc}") from exc
+    stride = width * channels
+    if len(filtered) != height * (stride + 1):
+        raise DataError(f"PNG file {path} is corrupt: {height}x{width}x{channels} pixels need "
+                        f"{height * (stride + 1)} bytes. Received: {len(filtered)} bytes")
+    pixels = _unfilter(filtered, height, stride, channels, path)
+    return pixels.reshape(height, width, channels).astype(np.float32) / np.float32(255.0)
+
+
+def _png_header(data: bytes, path: str | os.PathLike) -> tuple[int, int, int]:
+    if len(data) != 13:
+        raise DataError(f"PNG file {path} is corrupt: IHDR has {len(data)} bytes, not 13")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data)
+    problems = []
+    if depth != 8:
+        problems.append(f"bit_depth={depth}")
+    if colour not in _PNG_CHANNELS:
+        names = {3: "palette", 4: "gray+alpha"}
+        problems.append(f"colour_type={colour} ({names.get(colour, 'invalid')})")
+    if interlace:
+        problems.append("interlaced")
+    if problems:
+        raise DataError(f"unsupported PNG {path}: only 8-bit gray, RGB or RGBA non-interlaced "
+                        f"PNGs are supported. Received: {', '.join(problems)}",
+                        hint=_CONVERT_HINT)
+    if width == 0 or height == 0:
+        raise DataError(f"PNG file {path} has no pixels. Received: {width}x{height}")
+    return width, height, _PNG_CHANNELS[colour]
+
+
+def _unfilter(data: bytes, height: int, stride: int, bpp: int,
+              path: str | os.PathLike) -> np.ndarray:
+    """Reverses the per-scanline PNG filters (None, Sub, Up, Average, Paeth)."""
+    rows = np.frombuffer(data, np.uint8).reshape(height, stride + 1)
+    out = np.zeros((height, stride), np.uint8)
+    prior = np.zeros(stride, np.uint8)
+    for y in range(height):
+        kind, line = int(rows[y, 0]), rows[y, 1:]
+        if kind == 0:
+            cur = line.copy()
+        elif kind == 1:  # Sub: a running sum per channel, modulo 256
+            cur = np.cumsum(line.reshape(-1, bpp), axis=0, dtype=np.uint8).reshape(-1)
+        elif kind == 2:
+            cur = line + prior  # uint8 arithmetic wraps modulo 256, as the spec wants
+        elif kind in (3, 4):
+            cur = _unfilter_sequential(kind, line, prior, bpp)
+        else:
+            raise DataError(f"PNG file {path} is corrupt: unknown filter type {kind} "
+                            f"in row {y}")
+        out[y] = cur
+        prior = cur
+    return out
+
+
+def _unfilter_sequential(kind: int, line: np.ndarray, prior: np.ndarray,
+                         bpp: int) -> np.ndarray:
+    # Average and Paeth depend on the byte just decoded, so they run byte by byte.
+    filt, up = line.tolist(), prior.tolist()
+    cur = [0] * len(filt)
+    for i, value in enumerate(filt):
+        a = cur[i - bpp] if i >= bpp else 0
+        b = up[i]
+        if kind == 3:
+            cur[i] = (value + ((a + b) >> 1)) & 0xFF
+            continue
+        c = up[i - bpp] if i >= bpp else 0
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+        cur[i] = (value + pred) & 0xFF
+    return np.array(cur, np.uint8)
+
+
+# --- Netpbm ------------------------------------------------------------------------------
+
+def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decodes a PGM/PPM (``P2``, ``P3``, ``P5``, ``P6``) to float32 ``(H, W, C)`` in [0, 1]."""
+    magic = raw[:2]
+    if magic not in (b"P2", b"P3", b"P5", b"P6"):
+        raise DataError(f"unsupported PGM/PPM {path}: only P2/P3/P5/P6 are supported. "
+                        f"Received magic: {magic!r}", hint=_CONVERT_HINT)
+    tokens, pos = [], 2
+    while len(tokens) < 3:  # width, height, maxval; '#' starts a comment in the header
+        while pos < len(raw) and raw[pos:pos + 1].isspace():
+            pos += 1
+        if raw[pos:pos + 1] == b"#":
+            pos = raw.find(b"\n", pos)
+            pos = len(raw) if pos < 0 else pos
+            continue
+        start = pos
+        while pos < len(raw) and not raw[pos:pos + 1].isspace() and raw[pos:pos + 1] != b"#":
+            pos += 1
+        if start == pos:
+            raise DataError(f"PGM/PPM file {path} is truncated in its header")
+        tokens.append(raw[start:pos])
+    try:
+        width, height, maxval = (int(t) for t in tokens)
+    except ValueError as exc:
+        raise DataError(f"PGM/PPM file {path} has a corrupt header: {tokens}") from exc
+    if width < 1 or height < 1 or not 1 <= maxval <= 65535:
+        raise DataError(f"PGM/PPM file {path} has an invalid header. Received: "
+                        f"width={width}, height={height}, maxval={maxval}")
+    channels = 1 if magic in (b"P2", b"P5") else 3
+    count = width * height * channels
+    body = raw[pos + 1:]  # exactly one whitespace byte separates the header from the data
+    if magic in (b"P5", b"P6"):
+        dtype = np.dtype("u1") if maxval < 256 else np.dtype(">u2")
+        if len(body) < count * dtype.itemsize:
+            raise DataError(f"PGM/PPM file {path} is truncated: {height}x{width}x{channels} "
+                            f"needs {count * dtype.itemsize} bytes. Received: {len(body)}")
+        values = np.frombuffer(body, dtype, count=count)
+    else:
+        try:
+            values = np.array(body.split()[:count], dtype=np.int64)
+        except ValueError as exc:
+            raise DataError(f"PGM/PPM file {path} has non-numeric pixel data") from exc
+        if values.size < count:
+            raise DataError(f"PGM/PPM file {path} is truncated: needs {count} values. "
+                            f"Received: {values.size}")
+    if values.max(initial=0) > maxval:
+        raise DataError(f"PGM/PPM file {path} is corrupt: a pixel exceeds maxval={maxval}")
+    scaled = values.astype(np.float32) / np.float32(maxval)
+    return scaled.reshape(height, width, channels)
+
+
+# --- .npy --------------------------------------------------------------------------------
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read image array {path}: {exc}") from exc
+    if array.ndim not in (2, 3):
+        raise DataError(f"image array {path} must be (H, W) or (H, W, C). "
+                        f"Received shape: {array.shape}")
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / np.float32(255.0)
+    elif array.dtype.kind == "f":
+        array = array.astype(np.float32)
+    else:
+        raise DataError(f"image array {path} must be uint8 or float. "
+                        f"Received dtype: {array.dtype}", hint=_CONVERT_HINT)
+    return array[..., None] if array.ndim == 2 else array
+
+
+# --- folders -----------------------------------------------------------------------------
+
+def _visible(folder: Path) -> list[Path]:
+    # Hidden entries (.DS_Store, .ipynb_checkpoints) are tool debris, not data.
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def class_folders(folder: Path) -> list[Path]:
+    """Class sub-folders of ``folder``, sorted by name; stray files are an error."""
+    entries = _visible(folder)
+    files = [p for p in entries if not p.is_dir()]
+    if files:
+        raise DataError(f"image folder {folder} must contain only class sub-folders. "
+                        f"Received file: {files[0]}",
+                        hint="layout: DIR/<class>/*.png or DIR/train/<class>/*.png + "
+                             "DIR/test/<class>/*.png")
+    return [p for p in entries if p.is_dir()]
+
+
+def is_image_folder(folder: Path) -> bool:
+    """True when ``folder`` has at least one visible sub-folder (the class-folder layout)."""
+    return any(p.is_dir() for p in _visible(folder))
+
+
+def read_class_folders(folders: list[Path], class_ids: dict[str, int],
+                       expect: tuple[int, ...] | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """Reads every image of every class folder into one stacked array.
+
+    Args:
+        folders: class folders; the folder name is the class name.
+        class_ids: class name -> integer id.
+        expect: the ``(H, W, C)`` every image must have (default: the first image's).
+
+    Returns:
+        ``(x, y, files)``: float32 ``(N, H, W, C)``, int64 ``(N,)`` and the files read.
+
+    Raises:
+        DataError: an empty class folder, an unsupported file, or images of different sizes.
+    """
+    images, labels, files, first = [], [], [], None
+    for folder in folders:
+        paths = _visible(folder)
+        if not paths:
+            raise DataError(f"class folder {folder} has no images",
+                            hint="remove the empty folder or add images to it")
+        for path in paths:
+            if path.is_dir():
+                raise DataError(f"class folder {folder} must contain only image files. "
+                                f"Received sub-folder: {path}")
+            image = read_image(path)
+            if expect is None:
+                expect, first = image.shape, path
+            elif image.shape != expect:
+                like = f" (like {first})" if first else ""
+                raise DataError(f"all images must have the same size: {path} is "
+                                f"{_size(image.shape)}, expected {_size(expect)}{like}",
+                                hint=_CONVERT_HINT)
+            images.append(image)
+            labels.append(class_ids[folder.name])
+            files.append(path)
+    return np.stack(images), np.asarray(labels, np.int64), files
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) + " (HxWxC)"
+
+
+#: Seed of the 80/20 train/test split of a folder without train/ and test/.
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+
+
+def read_image_folder(folder: str | os.PathLike) -> dict:
+    """Reads an image-classification folder.
+
+    Two layouts are accepted; class names are the sorted sub-folder names:
+
+    - ``DIR/train/<class>/*`` and ``DIR/test/<class>/*``;
+    - ``DIR/<class>/*``: each class is split 80/20 into train/test, shuffled with the fixed
+      seed :data:`SPLIT_SEED` after sorting the file names (deterministic everywhere).
+
+    Returns:
+        ``{"x_train", "y_train", "x_test", "y_test", "class_names"}``.
+
+    Raises:
+        DataError: a layout, file format or image size problem (the path is named).
+    """
+    folder = Path(folder)
+    top = class_folders(folder)
+    names = [p.name for p in top]
+    if "train" in names or "test" in names:
+        if sorted(names) != ["test", "train"]:
+            raise DataError(f"image folder {folder} with a train/ or test/ sub-folder must "
+                            f"contain exactly train/ and test/. Received: {', '.join(names)}",
+                            hint="layout: DIR/train/<class>/*.png + DIR/test/<class>/*.png, "
+                                 "or DIR/<class>/*.png for an automatic 80/20 split")
+        train, test = class_folders(folder / "train"), class_folders(folder / "test")
+        classes = sorted({p.name for p in train} | {p.name for p in test})
+        ids = {name: i for i, name in enumerate(classes)}
+        for split, folders in (("train", train), ("test", test)):
+            if not folders:
+                raise DataError(f"image folder {folder / split} has no class sub-folders",
+                                hint=f"put images in {folder / split}/<class>/")
+        x_train, y_train, _ = read_class_folders(train, ids)
+        x_test, y_test, _ = read_class_folders(test, ids, expect=x_train.shape[1:])
+        return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
+                "class_names": tuple(classes)}
+    ids = {name: i for i, name in enumerate(names)}
+    x, y, _ = read_class_folders(top, ids)
+    rng = np.random.default_rng(SPLIT_SEED)
+    test_idx = []
+    for class_id in range(len(names)):
+        members = np.flatnonzero(y == class_id)
+        n_test = max(1, round(TEST_FRACTION * len(members))) if len(members) > 1 else 0
+        test_idx.extend(rng.permutation(members)[:n_test].tolist())
+    if not test_idx:
+        raise DataError(f"image folder {folder} is too small to split 80/20 into train and "
+                        f"test: every class has one image. Received: {len(y)} images",
+                        hint="add images, or use DIR/train/<class>/ and DIR/test/<class>/")
+    is_test = np.zeros(len(y), bool)
+    is_test[test_idx] = True
+    return {"x_train": x[~is_test], "y_train": y[~is_test], "x_test": x[is_test],
+            "y_test": y[is_test], "class_names": tuple(names)}
