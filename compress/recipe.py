@@ -19,8 +19,7 @@ from compress.errors import RecipeError
 
 RECIPE_VERSION = 1
 
-#: Export formats (the TFLite flavours a target can ask for).
-FORMATS = ("float32", "float16", "dynamic", "int8", "int16x8")
+from targets.spec import FORMATS  # noqa: E402  (one vocabulary for recipes and profiles)
 IO_DTYPES = ("int8", "uint8", "float32")
 SCHEDULES = ("polynomial", "constant")
 #: Layer types prune can select by name (the tfmot-prunable weight layers).

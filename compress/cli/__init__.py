@@ -34,9 +34,9 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from compress.cli import convert, demo, eval_cmd, inspect_cmd, run
+    from compress.cli import convert, demo, eval_cmd, inspect_cmd, run, targets_cmd
 
-    for module in (demo, run, convert, eval_cmd, inspect_cmd):
+    for module in (demo, run, convert, eval_cmd, inspect_cmd, targets_cmd):
         cli.add_command(module.command)
 
 
