@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Session": "compress.session",
+    "EdgeMetricsCallback": "compress.callbacks",
     "compress_model": "compress.pipeline",
     "RunResult": "compress.pipeline",
     "Recipe": "compress.recipe",

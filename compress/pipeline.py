@@ -77,42 +77,55 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
     with staged_output(out_dir, overwrite=overwrite) as tmp:
         t0 = time.perf_counter()
         progress.info(f"baseline: evaluating {source.location} on {len(dataset.x_test)} samples")
-        baseline = _baseline(model, source, dataset, tmp, recipe)
+        baseline = measure_baseline(model, source, dataset, tmp, recipe)
         timings["baseline_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         trained = Session(recipe, progress=progress).train(model, dataset.x_train,
                                                            dataset.y_train)
         timings["training_s"] = time.perf_counter() - t0
-        models.save_model(trained.float_model, tmp / "model")
-
-        artifacts, conv_s, eval_s, bench_s = [], 0.0, 0.0, 0.0
-        (tmp / "artifacts").mkdir()
-        for spec in recipe.targets:
-            art = _export_one(spec, trained, representative, dataset, tmp, baseline, recipe,
-                              progress)
-            artifacts.append(art)
-            conv_s += art.convert_seconds
-            eval_s += art.eval_seconds
-            bench_s += art.bench_seconds
-        timings.update(conversion_s=conv_s, evaluation_s=eval_s, benchmark_s=bench_s)
-        timings["total_s"] = time.perf_counter() - t_start
-        timings["outside_training_fraction"] = (
-            (timings["total_s"] - timings["training_s"]) / timings["total_s"])
-
-        report = Report(
-            recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
-            environment=_environment(), dataset=dataset.summary(), timings=timings,
-            notes=_notes(trained, recipe))
-        data_out = report.to_dict()
-        (tmp / "report.json").write_text(report.to_json() + "\n")
-        (tmp / "report.md").write_text(render_markdown(data_out))
-        (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
+        data_out = write_outputs(tmp, recipe=recipe, dataset=dataset, baseline=baseline,
+                                 trained=trained, representative=representative,
+                                 progress=progress, timings=timings, t_start=t_start)
     progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
     return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
 
 
-def _baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: Recipe) -> dict:
+def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, trained: Any,
+                  representative: Any, progress: Any, timings: dict[str, float],
+                  t_start: float) -> dict:
+    """Save the compressed model, export and measure every target, write the report files.
+
+    Shared by ``compress_model`` and ``Session.finalize`` (the callback API).
+    """
+    from compress import models
+
+    models.save_model(trained.float_model, tmp / "model")
+    artifacts, conv_s, eval_s, bench_s = [], 0.0, 0.0, 0.0
+    (tmp / "artifacts").mkdir()
+    for spec in recipe.targets:
+        art = _export_one(spec, trained, representative, dataset, tmp, baseline, recipe, progress)
+        artifacts.append(art)
+        conv_s += art.convert_seconds
+        eval_s += art.eval_seconds
+        bench_s += art.bench_seconds
+    timings.update(conversion_s=conv_s, evaluation_s=eval_s, benchmark_s=bench_s)
+    timings["total_s"] = time.perf_counter() - t_start
+    timings["outside_training_fraction"] = (
+        (timings["total_s"] - timings.get("training_s", 0.0)) / timings["total_s"])
+    report = Report(
+        recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
+        environment=_environment(), dataset=dataset.summary(), timings=timings,
+        notes=_notes(trained, recipe))
+    data_out = report.to_dict()
+    (tmp / "report.json").write_text(report.to_json() + "\n")
+    (tmp / "report.md").write_text(render_markdown(data_out))
+    (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
+    return data_out
+
+
+def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: Recipe) -> dict:
+    """The original model's accuracy, params, size, batch-1 latency and device."""
     from compress import evaluate, models
 
     size = source.size_bytes

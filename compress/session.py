@@ -2,8 +2,13 @@
 
 A session holds a recipe and runs its training stages on a model:
 ``prepare`` (wrap for the stage) -> training with the stage's hooks -> ``finalize``
-(strip, measure, report). ``train`` runs every stage with our own loop; the callback API
-drives the same stage objects from inside the user's ``model.fit``.
+(strip, measure, report).
+
+* ``train`` runs every stage with our own loop (``compress_model`` and the CLI use it).
+* The callback API runs the recipe's first stage inside the user's own ``model.fit``:
+  ``model = session.prepare(model)``, ``fit(..., callbacks=[session.callback()])``,
+  ``session.finalize(model, out_dir=...)``. ``finalize`` strips wrappers, runs any later
+  stages with our loop on the session's data, exports, evaluates and writes the report.
 """
 
 from __future__ import annotations
@@ -29,25 +34,43 @@ class TrainedModels:
     stages: list[StageReport] = field(default_factory=list)
 
 
+@dataclass
+class _Live:
+    """State of the stage driven by the user's ``fit`` (callback API)."""
+
+    stage: Any
+    ctx: Any
+    baseline: Any
+    started: float
+    hooks_ran: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
 class Session:
     """Runs a recipe's stages on a model.
 
     Args:
         recipe: a ``Recipe``, a mapping, or a path to a YAML/JSON recipe.
+        data: dataset for ``finalize`` (calibration, later stages, evaluation): any spec
+            ``calibration.load_dataset`` takes; default ``fashion-mnist``.
         progress: optional progress reporter (see ``compress.progress``).
     """
 
-    def __init__(self, recipe: Recipe | dict | str | Path, *, progress: Any = None) -> None:
+    def __init__(self, recipe: Recipe | dict | str | Path, *, data: Any = "fashion-mnist",
+                 progress: Any = None) -> None:
         self.recipe = load_recipe(recipe)
+        self.data = data
         from compress.progress import Progress
 
         self.progress = progress or Progress(enabled=False)
+        self._live: _Live | None = None
 
     @classmethod
     def from_recipe(cls, path: str | Path, **kwargs: Any) -> "Session":
         """A session for the recipe file at ``path``."""
         return cls(load_recipe(path), **kwargs)
 
+    # -- our own loop ------------------------------------------------------------------
     def train(self, model: Any, x: np.ndarray, y: np.ndarray, *,
               validation: tuple[np.ndarray, np.ndarray] | None = None) -> TrainedModels:
         """Run every stage of the recipe with our own training loop.
@@ -55,56 +78,182 @@ class Session:
         The caller's ``model`` is not modified: the session works on a copy.
         """
         from compress import _keras
-        from compress.stages import make_stage
-        from compress.stages.base import StageContext, output_is_probabilities
+        from compress.graph import flatten_nested
 
-        keras = _keras.keras
         _keras.require_tf_keras(model)
-        if len(x) == 0:
-            raise DataError("the training split is empty. Received: 0 samples",
-                            hint="training stages need labelled training data")
-        work = keras.models.clone_model(model)
+        work = _keras.keras.models.clone_model(model)
         work.set_weights(model.get_weights())
         if self.recipe.stages:
-            from compress.graph import flatten_nested
-
             work = flatten_nested(work)  # so prune and QAT reach layers of nested models
-        probabilities = output_is_probabilities(work)
+        return self._run_stages(TrainedModels(work, None), x, y, start=0,
+                                validation=validation)
+
+    def _run_stages(self, trained: TrainedModels, x: np.ndarray, y: np.ndarray, *,
+                    start: int, validation: Any = None) -> TrainedModels:
+        from compress.stages import make_stage
+        from compress.stages.base import StageContext
+
+        stages = self.recipe.stages[start:]
+        if stages and len(x) == 0:
+            raise DataError("the training split is empty. Received: 0 samples",
+                            hint="training stages need labelled training data")
         batch = self.recipe.training.batch_size
         steps = max(1, int(np.ceil(len(x) / batch)))
-        float_model, quant_model = work, None
-        reports: list[StageReport] = []
-        done: list[str] = []
-        for index, cfg in enumerate(self.recipe.stages):
-            ctx = StageContext(steps_per_epoch=steps, previous_kinds=tuple(done),
-                               seed=self.recipe.seed)
+        for offset, cfg in enumerate(stages):
+            index = start + offset
+            ctx = StageContext(steps_per_epoch=steps, seed=self.recipe.seed,
+                               previous_kinds=tuple(s.kind for s in self.recipe.stages[:index]))
             stage = make_stage(cfg)
-            start = time.perf_counter()
-            current = quant_model if quant_model is not None else float_model
+            began = time.perf_counter()
+            current = trained.quant_model if trained.quant_model is not None \
+                else trained.float_model
             prepared = stage.prepare(current, ctx)
-            lr = cfg.learning_rate or self.recipe.training.learning_rate
-            prepared.compile(
-                optimizer=keras.optimizers.Adam(learning_rate=lr),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
-                metrics=["accuracy"])
+            self._compile(prepared, cfg, probabilities=_probabilities(trained.float_model))
             history: dict[str, list[float]] = {}
             if cfg.epochs > 0:
-                callbacks = stage.callbacks(ctx) + [
-                    self.progress.keras_callback(f"{cfg.kind} ({index + 1}/"
-                                                 f"{len(self.recipe.stages)})", cfg.epochs, steps)]
+                callbacks = stage.callbacks(ctx) + [self.progress.keras_callback(
+                    f"{cfg.kind} ({index + 1}/{len(self.recipe.stages)})", cfg.epochs, steps)]
                 fit = prepared.fit(x, y, batch_size=batch, epochs=cfg.epochs, verbose=0,
                                    shuffle=True, validation_data=validation, callbacks=callbacks)
                 history = {k: list(map(float, v)) for k, v in fit.history.items()}
                 if not stage.hooks_ran(prepared):
-                    raise CompressError(
-                        f"stage {cfg.kind}: its training hooks never ran",
-                        hint="internal error: please report it with --debug output")
+                    raise CompressError(f"stage {cfg.kind}: its training hooks never ran",
+                                        hint="internal error: please report it with --debug")
             result, details = stage.finalize(prepared, ctx)
-            if cfg.kind == "qat" or quant_model is not None:
-                quant_model = result  # stages after qat keep training the quantized model
-            else:
-                float_model = result
-            done.append(cfg.kind)
-            reports.append(StageReport(kind=cfg.kind, seconds=time.perf_counter() - start,
-                                       epochs=cfg.epochs, details=details, history=history))
-        return TrainedModels(float_model=float_model, quant_model=quant_model, stages=reports)
+            _store(trained, cfg.kind, result)
+            trained.stages.append(StageReport(kind=cfg.kind, seconds=time.perf_counter() - began,
+                                              epochs=cfg.epochs, details=details,
+                                              history=history))
+        return trained
+
+    def _compile(self, model: Any, cfg: Any, *, probabilities: bool) -> None:
+        from compress import _keras
+
+        keras = _keras.keras
+        lr = cfg.learning_rate or self.recipe.training.learning_rate
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
+                      metrics=["accuracy"])
+
+    # -- callback API --------------------------------------------------------------------
+    def prepare(self, model: Any) -> Any:
+        """Wrap ``model`` for the recipe's first stage (prune/qat); a no-op otherwise.
+
+        Call it inside ``strategy.scope()`` when training under a ``tf.distribute`` strategy.
+        Compile and ``fit`` the returned model with ``callbacks=[session.callback()]``.
+        """
+        from compress import _keras
+        from compress.graph import flatten_nested
+        from compress.stages import make_stage
+        from compress.stages.base import StageContext
+
+        _keras.require_tf_keras(model)
+        _check_strategy_scope(model)
+        keras = _keras.keras
+        baseline = keras.models.clone_model(model)
+        baseline.set_weights(model.get_weights())
+        if not self.recipe.stages:
+            self._live = _Live(stage=None, ctx=None, baseline=baseline,
+                               started=time.perf_counter())
+            return model
+        cfg = self.recipe.stages[0]
+        ctx = StageContext(steps_per_epoch=1, seed=self.recipe.seed)
+        stage = make_stage(cfg)
+        prepared = stage.prepare(flatten_nested(model), ctx)
+        self._live = _Live(stage=stage, ctx=ctx, baseline=baseline, started=time.perf_counter())
+        return prepared
+
+    def callback(self) -> Any:
+        """The Keras callback that drives the prepared stage (pruning steps, schedule, logs).
+
+        It publishes ``sparsity`` into ``logs`` at each epoch end, so History, TensorBoard,
+        CSVLogger and EarlyStopping see it.
+        """
+        if self._live is None:
+            raise CompressError("session.callback() needs session.prepare(model) first",
+                                hint="model = session.prepare(model); then fit with the callback")
+        from compress.callbacks import session_callback
+
+        return session_callback(self, self._live)
+
+    def finalize(self, model: Any, *, out_dir: str | Path, data: Any = None,
+                 overwrite: bool = False) -> Any:
+        """Strip wrappers, run the remaining stages, export, evaluate, write the report.
+
+        Returns:
+            ``compress.pipeline.RunResult`` (``.report`` is ``report.json``'s content).
+        """
+        from calibration import sources
+        from compress import _keras, evaluate
+        from compress.models import ModelSource
+        from compress.output import check_output_dir, staged_output
+        from compress.pipeline import RunResult, measure_baseline, write_outputs
+
+        live = self._live
+        if live is None:
+            raise CompressError("session.finalize() needs session.prepare(model) first",
+                                hint="model = session.prepare(model) before compiling and fitting")
+        needs_hooks = live.stage is not None and live.stage.config.kind == "prune"
+        if needs_hooks and not live.hooks_ran:
+            raise CompressError(
+                "the prune stage's training hooks never ran: session.callback() was not "
+                "passed to model.fit (or fit ran no step)",
+                hint="model.fit(..., callbacks=[session.callback()])")
+        check_output_dir(out_dir, overwrite=overwrite)
+        t_start = live.started
+        dataset = sources.load_dataset(data if data is not None else self.data)
+        evaluate.check_data_fits(live.baseline, dataset.x_train, dataset.y_train,
+                                 dataset.num_classes)
+        representative = sources.representative_samples(
+            dataset, self.recipe.calibration.samples, seed=self.recipe.seed)
+        trained = TrainedModels(float_model=model, quant_model=None)
+        if live.stage is not None:
+            result, details = live.stage.finalize(model, live.ctx)
+            _store(trained, live.stage.config.kind, result)
+            trained.stages.append(StageReport(
+                kind=live.stage.config.kind, seconds=time.perf_counter() - live.started,
+                epochs=len(next(iter(live.history.values()), [])),
+                details={**details, "driven_by": "user fit (callback API)"},
+                history=live.history))
+        timings = {"training_s": time.perf_counter() - live.started}
+        _keras.set_seed(self.recipe.seed)
+        if len(self.recipe.stages) > 1:
+            t0 = time.perf_counter()
+            self._run_stages(trained, dataset.x_train, dataset.y_train, start=1)
+            timings["training_s"] += time.perf_counter() - t0
+        with staged_output(out_dir, overwrite=overwrite) as tmp:
+            t0 = time.perf_counter()
+            baseline = measure_baseline(live.baseline, ModelSource("memory", "original", None),
+                                        dataset, tmp, self.recipe)
+            timings["baseline_s"] = time.perf_counter() - t0
+            report = write_outputs(tmp, recipe=self.recipe, dataset=dataset, baseline=baseline,
+                                   trained=trained, representative=representative,
+                                   progress=self.progress, timings=timings, t_start=t_start)
+        return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model)
+
+
+def _store(trained: TrainedModels, kind: str, result: Any) -> None:
+    """Stages after qat keep training the quantized model; others replace the float model."""
+    if kind == "qat" or trained.quant_model is not None:
+        trained.quant_model = result
+    else:
+        trained.float_model = result
+
+
+def _probabilities(model: Any) -> bool:
+    from compress.stages.base import output_is_probabilities
+
+    return output_is_probabilities(model)
+
+
+def _check_strategy_scope(model: Any) -> None:
+    """A model built under a tf.distribute strategy must be prepared inside its scope."""
+    from compress import _keras
+
+    tf = _keras.tf
+    strategy = getattr(model, "_distribution_strategy", None)
+    if strategy is not None and not tf.distribute.has_strategy():
+        raise CompressError(
+            f"session.prepare() was called outside the scope of the model's "
+            f"{type(strategy).__name__}: the wrappers' variables would not be mirrored",
+            hint="call it inside `with strategy.scope():` (where the model was built)")

@@ -24,6 +24,7 @@ class Prune:
         self.pruned: list[str] = []
         self.skipped: list[dict[str, str]] = []
         self._wrapped: Any = None
+        self.schedule: Any = None
 
     def _schedule(self, ctx: StageContext):
         cfg = self.config
@@ -41,6 +42,7 @@ class Prune:
         """Clone ``model`` with the selected layers wrapped by ``prune_low_magnitude``."""
         cfg = self.config
         schedule = self._schedule(ctx)
+        self.schedule = schedule
         kwargs: dict[str, Any] = {"pruning_schedule": schedule}
         if cfg.structure:
             kwargs["sparsity_m_by_n"] = cfg.block
@@ -103,3 +105,24 @@ class Prune:
         }
         return stripped, details
 
+
+
+def set_fit_length(stage: Prune, total_steps: int) -> None:
+    """Callback mode: stretch the schedule over the user's ``fit`` (set before it traces)."""
+    cfg = stage.config
+    schedule = stage.schedule
+    end = max(1, int(round(total_steps * cfg.end_fraction)))
+    schedule.frequency = max(1, min(cfg.frequency, end // 4 or 1))
+    if isinstance(schedule, sparsity_api.PolynomialDecay):
+        schedule.end_step = end
+
+
+def current_sparsity(model: Any) -> float:
+    """Fraction of zeros in the pruning masks of a wrapped model (what training sees now)."""
+    zeros = total = 0
+    for layer in model.layers:
+        for _, mask, _ in getattr(layer, "pruning_vars", []) or []:
+            values = mask.numpy()
+            zeros += int((values == 0).sum())
+            total += values.size
+    return zeros / total if total else 0.0
