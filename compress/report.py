@@ -114,8 +114,7 @@ def render_markdown(report: dict) -> str:
     lines = [f"# edgecompress report: {report['recipe']}", ""]
     ds = report.get("dataset") or {}
     if ds:
-        lines += [f"Data: {ds.get('source', ds.get('name', '?'))} "
-                  f"({ds.get('train', '?')} train / {ds.get('test', '?')} test)", ""]
+        lines += [f"Data: {ds.get('source', ds.get('name', '?'))}", ""]
     lat = base.get("latency_ms") or {}
     lines += [
         "| artifact | accuracy | Δ vs baseline | size | gzip | sparsity | p50 ms | p90 ms |",

@@ -18,10 +18,10 @@ def fashion_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 1
     x = inputs
     for i, filters in enumerate((width, width * 2)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}a")(x)
-        x = layers.BatchNormalization(name=f"bn{i + 1}a")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}a")(x)
         x = layers.ReLU(name=f"relu{i + 1}a")(x)
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}b")(x)
-        x = layers.BatchNormalization(name=f"bn{i + 1}b")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}b")(x)
         x = layers.ReLU(name=f"relu{i + 1}b")(x)
         x = layers.MaxPooling2D(name=f"pool{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)

@@ -12,21 +12,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def small_data():
-    """A seeded slice of the bundled Fashion-MNIST subset (1024 train / 256 test)."""
+    """A seeded slice of the bundled Fashion-MNIST subset (2048 train / 256 test)."""
     from calibration import sources
 
     ds = sources.load_dataset("fashion-mnist-subset")
-    return sources.subsample(ds, train=1024, test=256, seed=0)
+    return sources.subsample(ds, train=2048, test=256, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory, small_data):
-    """A tiny CNN (< 50k params) trained 2 epochs on ``small_data``, saved as .keras."""
+    """A tiny CNN (< 50k params) trained on ``small_data`` (enough steps for BN statistics)."""
     from compress import zoo
 
     model = zoo.fashion_cnn(small_data.x_train.shape[1:], small_data.num_classes, width=8,
                             dense_units=32)
-    zoo.train_baseline(model, small_data.x_train, small_data.y_train, epochs=2, seed=0)
+    zoo.train_baseline(model, small_data.x_train, small_data.y_train, epochs=3, batch_size=32,
+                       seed=0)
     path = tmp_path_factory.mktemp("models") / "tiny.keras"
     model.save(str(path))
     return path
