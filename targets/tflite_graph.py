@@ -225,15 +225,14 @@ class TFLiteGraph:
                     "sparsity": 1.0 - nonzero / params if params else 0.0})
         params = sum(p["params"] for p in per_tensor)
         nonzero = sum(p["nonzero_params"] for p in per_tensor)
-        constants = {(sg.index, t.buffer): t for sg in self.subgraphs for t in sg.tensors
-                     if t.is_constant}
+        # Constants keyed by buffer: tensors (and subgraphs) may share one stored buffer.
+        constants = {t.buffer: t for sg in self.subgraphs for t in sg.tensors if t.is_constant}
         return {
             "params": params,
             "nonzero_params": nonzero,
             "sparsity": 1.0 - nonzero / params if params else 0.0,
-            "parameter_bytes": sum(len(b) for b in self._buffers),
-            "constant_params": sum(_numel(t.shape) for t in {id(t): t for t in
-                                                             constants.values()}.values()),
+            "parameter_bytes": sum(t.buffer_bytes for t in constants.values()),
+            "constant_params": sum(_numel(t.shape) for t in constants.values()),
             "per_tensor": per_tensor,
         }
 
@@ -262,14 +261,13 @@ class TFLiteGraph:
     def _count_nonzero(self, tensor: TensorInfo) -> tuple[int, int]:
         params = _numel(tensor.shape)
         if tensor.is_sparse:
-            # The buffer holds only the stored blocks; zeros inside blocks still count as zero.
+            # The buffer holds only the stored blocks: zeros outside them are implicit.
+            dtype = _NUMPY_DTYPES.get(tensor.dtype)
             data = self._buffers[tensor.buffer]
-            item = _ITEM_BYTES.get(tensor.dtype, 1)
-            stored = np.frombuffer(data.tobytes(), dtype=np.uint8)
-            if item >= 1:
-                words = stored[: len(stored) // int(item) * int(item)].reshape(-1, int(item))
-                return params, min(params, int(np.count_nonzero(words.any(axis=1))))
-            return params, min(params, int(np.count_nonzero(stored)) * 2)
+            if dtype is None or len(data) % np.dtype(dtype).itemsize:
+                return params, params
+            stored = np.frombuffer(data.tobytes(), dtype=dtype)
+            return params, min(params, int(np.count_nonzero(stored)))
         values = self.tensor_values(tensor)
         if values is None:
             return params, params
@@ -367,7 +365,7 @@ def read_model(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> TF
     except Exception as exc:  # noqa: BLE001 - untrusted bytes: every parser failure is "corrupt"
         raise ConversionError(
             f"invalid TFLite model{where}: the flatbuffer cannot be parsed "
-            f"({type(exc).__name__}: {exc})",
+            f"({type(exc).__module__}.{type(exc).__name__}: {exc})".replace("builtins.", ""),
             hint="the file is truncated or corrupted; convert it again") from None
     graph.path = path
     return graph
@@ -557,13 +555,13 @@ def _check_indices(indices: list[int], n: int, what: str, *, optional: bool) -> 
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _numel(shape: list[int]) -> int:
     n = 1
     for d in shape:
-        n *= max(int(d), 1) if d < 0 else int(d)
+        n *= int(d) if d >= 0 else 1  # a dynamic (-1) dimension counts as 1
     return n
 
 
