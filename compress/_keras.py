@@ -16,10 +16,38 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ INFO/WARNING lines drown our output; errors still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import contextlib  # noqa: E402
+import sys  # noqa: E402
 import warnings  # noqa: E402
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hide the C++ start-up chatter (CUDA probing on GPU-less hosts) unless debugging."""
+    if os.environ.get("EDGECOMPRESS_DEBUG"):
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+with quiet_native_stderr():
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.config.list_physical_devices("GPU")  # CUDA is probed here: keep its noise hidden too
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -7,10 +7,6 @@ are exported from the float model.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import sys
 from typing import Any
 
 import numpy as np
@@ -41,7 +37,7 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         ConversionError: the converter failed (its first error line is included).
         DataError: calibration samples are missing or do not fit the model input.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = _converter(model, static_batch=spec.static_batch)
     fmt = spec.format
     if fmt != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -72,7 +68,7 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     try:
-        with _quiet():
+        with _keras.quiet_native_stderr():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends
         first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()),
@@ -85,25 +81,17 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
                               hint=hint) from None
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Silence the converter's C++ chatter on stderr (fd 2) unless EDGECOMPRESS_DEBUG is set."""
-    if os.environ.get("EDGECOMPRESS_DEBUG"):
-        yield
-        return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, io.UnsupportedOperation):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+def _converter(model: Any, *, static_batch: bool) -> Any:
+    """A TFLite converter; with ``static_batch`` every input has batch 1 (no -1 dims)."""
+    if not static_batch:
+        return tf.lite.TFLiteConverter.from_keras_model(model)
+    specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
+             for t in model.inputs]
+    if any(d is None for spec in specs for d in spec.shape):
+        raise ConversionError(
+            f"static shapes are required for this target, but the model input has unknown "
+            f"dimensions. Received: {[tuple(t.shape) for t in model.inputs]}",
+            hint="give the model a fixed input size (keras.Input(shape=(H, W, C)))")
+    fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    concrete = fn.get_concrete_function(*specs)
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)

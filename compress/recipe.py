@@ -272,11 +272,21 @@ STAGE_CONFIGS: dict[str, type] = {"prune": PruneStage, "qat": QatStage,
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """One artifact to export: a TFLite format and, for integer formats, the I/O dtype."""
+    """One artifact to export: a TFLite format or a device profile's conversion scheme.
+
+    Attributes:
+        format: TFLite format (``float32``, ``float16``, ``dynamic``, ``int8``, ``int16x8``).
+        io_dtype: input/output dtype for ``int8`` (``int8`` default, ``uint8``).
+        name: artifact name (``artifacts/<name>.tflite``); the format or the device id.
+        device: the device profile id this artifact is for, if any.
+        static_batch: convert with a fixed batch of 1 (Edge TPU needs static shapes).
+    """
 
     format: str
     io_dtype: str | None = None
     name: str = ""
+    device: str | None = None
+    static_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -284,7 +294,8 @@ class TargetSpec:
             raise RecipeError(
                 f"unknown target format. Received: {self.format!r}",
                 hint=(f"did you mean '{close[0]}'? " if close else "")
-                + f"valid formats: {', '.join(FORMATS)}")
+                + f"valid formats: {', '.join(FORMATS)}; or a device profile id "
+                  "(edgecompress targets)")
         if self.io_dtype is not None:
             if self.format != "int8":
                 raise RecipeError(f"io_dtype applies to the int8 format only. Received: "
@@ -293,8 +304,8 @@ class TargetSpec:
                 raise RecipeError(f"io_dtype must be one of {', '.join(IO_DTYPES)}. "
                                   f"Received: io_dtype={self.io_dtype!r}")
         if not self.name:
-            name = self.format
-            if self.io_dtype not in (None, "int8"):
+            name = self.device or self.format
+            if not self.device and self.io_dtype not in (None, "int8"):
                 name = f"{self.format}-{self.io_dtype}io"
             object.__setattr__(self, "name", name)
 
@@ -305,22 +316,50 @@ class TargetSpec:
         return "float32"
 
     @classmethod
+    def for_device(cls, device: str, *, format: str | None = None) -> "TargetSpec":
+        """The artifact a device profile needs (its preferred format unless ``format``)."""
+        from targets.spec import get_profile
+
+        profile = get_profile(device)
+        fmt = format or profile.default_format
+        if fmt not in profile.formats:
+            raise RecipeError(f"device {profile.id} does not run format {fmt}. Received: "
+                              f"format={fmt!r}", hint=f"{profile.id} takes: "
+                                                      f"{', '.join(profile.formats)}")
+        io = profile.input_dtype if fmt == "int8" and profile.input_dtype in IO_DTYPES else None
+        static = bool(profile.static_shapes) and profile.batch_size == 1
+        return cls(format=fmt, io_dtype=io, name=profile.id if format is None else
+                   f"{profile.id}-{fmt}", device=profile.id, static_batch=static)
+
+    @classmethod
     def parse(cls, data: Any, path: str) -> "TargetSpec":
-        if isinstance(data, str):
-            try:
-                return cls(format=data)
-            except RecipeError as exc:
-                raise _fail(path, exc.message, hint=exc.hint) from None
-        _check_keys(data, ("format", "io_dtype", "name"), path)
-        if "format" not in data:
-            raise _fail(path, "a target needs 'format'", hint=f"one of {', '.join(FORMATS)}")
+        from compress.errors import TargetError
+
         try:
+            if isinstance(data, str):
+                if data in FORMATS:
+                    return cls(format=data)
+                return cls.for_device(data)
+            _check_keys(data, ("format", "io_dtype", "name", "device"), path)
+            if "device" in data:
+                spec = cls.for_device(str(data["device"]), format=data.get("format"))
+                if data.get("name"):
+                    spec = dataclasses.replace(spec, name=str(data["name"]))
+                return spec
+            if "format" not in data:
+                raise _fail(path, "a target needs 'format' or 'device'",
+                            hint=f"formats: {', '.join(FORMATS)}; devices: edgecompress targets")
             return cls(format=data["format"], io_dtype=data.get("io_dtype"),
                        name=str(data.get("name") or ""))
-        except RecipeError as exc:
+        except (RecipeError, TargetError) as exc:
+            if exc.message.startswith(path):
+                raise
             raise _fail(path, exc.message, hint=exc.hint) from None
 
     def to_dict(self) -> dict | str:
+        if self.device:
+            return self.device if self.name == self.device else {
+                "device": self.device, "format": self.format, "name": self.name}
         if self.io_dtype is None and self.name == self.format:
             return self.format
         return {"format": self.format, "io_dtype": self.io_dtype, "name": self.name}
