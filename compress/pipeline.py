@@ -144,7 +144,20 @@ def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: R
                                              runs=max(10, recipe.benchmark.runs // 2)),
         "device": evaluate.baseline_device(),
         "source": source.location,
+        # The uncompressed model as float32 TFLite: the reference for size and gzip ratios.
+        "tflite_float32": _reference_tflite(model, tmp),
     }
+
+
+def _reference_tflite(model: Any, tmp: Path) -> dict:
+    from compress import evaluate, export
+    from compress.recipe import TargetSpec
+
+    path = tmp / ".baseline-float32.tflite"
+    path.write_bytes(export.convert(model, TargetSpec("float32")))
+    info = {"size_bytes": path.stat().st_size, "gzip_bytes": evaluate.gzip_size(path)}
+    path.unlink()
+    return info
 
 
 def _export_one(spec: Any, trained: Any, representative: Any, dataset: Any, tmp: Path,

@@ -7,9 +7,11 @@ from typing import Any
 
 def fashion_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
                 *, width: int = 32, dense_units: int = 128) -> Any:
-    """A small CNN for 28x28 grey images (~0.92 on Fashion-MNIST with 60k samples).
+    """A small CNN for 28x28 grey images: ~422k params, ~4.2M MACs per image.
 
-    Conv+BN pairs have no activation in between so tfmot's QAT folds them.
+    Two Conv-BN-ReLU-MaxPool blocks (width, 2*width filters), Dropout, Dense, logits.
+    Conv+BN pairs have no activation in between so tfmot's QAT folds them; BN momentum 0.9
+    keeps evaluation statistics sound even after few steps (small data, tests).
     """
     from compress._keras import keras
 
@@ -17,12 +19,9 @@ def fashion_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 1
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, filters in enumerate((width, width * 2)):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}a")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}a")(x)
-        x = layers.ReLU(name=f"relu{i + 1}a")(x)
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}b")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}b")(x)
-        x = layers.ReLU(name=f"relu{i + 1}b")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
         x = layers.MaxPooling2D(name=f"pool{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
