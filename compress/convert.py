@@ -13,7 +13,7 @@ from compress.errors import ModelLoadError, OutputError
 def convert_file(model: Any, *, fmt: str, output: str | Path, io_dtype: str | None = None,
                  data: Any = "fashion-mnist", data_dir: str | None = None,
                  calibration_samples: int = 200, overwrite: bool = False,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, trust_model_code: bool = False) -> dict:
     """Convert a model to one .tflite format (post-training quantization for integer formats).
 
     The file is written atomically: a failed conversion leaves nothing behind.
@@ -26,7 +26,7 @@ def convert_file(model: Any, *, fmt: str, output: str | Path, io_dtype: str | No
         raise OutputError(f"output file exists. Received: {str(output)!r}",
                           hint="choose another -o or pass --overwrite")
     spec = TargetSpec(format=fmt, io_dtype=io_dtype)
-    loaded, source = models.load_model(model)
+    loaded, source = models.load_model(model, trust_model_code=trust_model_code)
     representative = None
     data_source = None
     if export.needs_calibration(spec):
@@ -49,7 +49,7 @@ def convert_file(model: Any, *, fmt: str, output: str | Path, io_dtype: str | No
 
 def evaluate_file(model: str, *, data: Any = "fashion-mnist", data_dir: str | None = None,
                   test_samples: int | None = None, runs: int = 100,
-                  threads: int | None = None) -> dict:
+                  threads: int | None = None, trust_model_code: bool = False) -> dict:
     """Accuracy on the test split and host latency of a .tflite file or a Keras model."""
     from calibration import sources
     from compress import evaluate
@@ -70,7 +70,7 @@ def evaluate_file(model: str, *, data: Any = "fashion-mnist", data_dir: str | No
     else:
         from compress import models
 
-        loaded, source = models.load_model(model)
+        loaded, source = models.load_model(model, trust_model_code=trust_model_code)
         evaluate.check_data_fits(loaded, x, y, dataset.num_classes)
         accuracy = evaluate.keras_accuracy(loaded, x, y)
         latency = evaluate.keras_latency(loaded, x[:1], runs=runs)

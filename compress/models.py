@@ -45,11 +45,71 @@ def _size_of(path: Path) -> int:
     return path.stat().st_size
 
 
-def load_model(spec: Any) -> tuple[Any, ModelSource]:
+#: Keras packages whose classes a model config may name without running foreign code.
+_KERAS_MODULES = ("keras", "tf_keras", "tensorflow", "tensorflow_model_optimization")
+
+
+def stored_config(path: str | Path) -> dict | None:
+    """The model config stored in a .h5 or .keras file, read without deserializing it."""
+    path = Path(path)
+    try:
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as zf:
+                return json.loads(zf.read("config.json"))
+        if path.suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as fh:
+                raw = fh.attrs.get("model_config")
+            if raw is None:
+                return None
+            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return None
+
+
+def code_risks(config: Any, path: str = "") -> list[str]:
+    """Layers in a stored config that would run code when loaded: Lambda, foreign classes.
+
+    tf_keras rebuilds a ``Lambda`` from marshalled bytecode when it loads an .h5 file, which
+    executes that code; a class from another module would be imported (and run) too.
+    """
+    risks: list[str] = []
+    if isinstance(config, dict):
+        cls = config.get("class_name")
+        name = (config.get("config") or {}).get("name") if isinstance(config.get("config"),
+                                                                        dict) else None
+        here = f"{path}/{name}" if name else path
+        if cls == "Lambda":
+            risks.append(f"{here.lstrip('/')} (Lambda: stored Python code)")
+        module = config.get("module")
+        if isinstance(module, str) and module and cls and \
+                module.split(".")[0] not in _KERAS_MODULES and cls != "Lambda":
+            risks.append(f"{here.lstrip('/')} ({cls} from module {module})")
+        registered = config.get("registered_name")
+        if isinstance(registered, str) and ">" in registered:
+            risks.append(f"{here.lstrip('/')} (custom object {registered})")
+        for key, value in config.items():
+            if key in ("module", "registered_name"):
+                continue
+            risks.extend(code_risks(value, here))
+    elif isinstance(config, list):
+        for item in config:
+            risks.extend(code_risks(item, path))
+    return sorted(set(risks))
+
+
+def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, ModelSource]:
     """Load a tf_keras model from a path, a ``module:function`` factory, or pass one through.
 
+    Model files are untrusted: a file whose stored config would run code when loaded
+    (a ``Lambda`` layer, a class from a non-Keras module) is refused unless
+    ``trust_model_code=True``. The config is read without deserializing anything.
+
     Raises:
-        ModelLoadError: missing/corrupt file, Keras 3 file, or a factory that fails.
+        ModelLoadError: missing/corrupt file, Keras 3 file, code in an untrusted file,
+            or a factory that fails.
     """
     from compress import _keras
 
@@ -87,8 +147,17 @@ def load_model(spec: Any) -> tuple[Any, ModelSource]:
     else:
         raise ModelLoadError(f"unsupported model file type. Received: {text!r}",
                              hint="use .keras, .h5, a SavedModel directory or module:function")
+    if kind in ("keras", "h5") and not trust_model_code:
+        risks = code_risks(stored_config(path))
+        if risks:
+            raise ModelLoadError(
+                f"{text} contains layers that would run code stored in the file when it is "
+                f"loaded: {', '.join(risks)}. Refusing to load an untrusted model file.",
+                hint="if you trust this file, pass --trust-model-code "
+                     "(trust_model_code=True in the Python API)")
     try:
-        model = keras.models.load_model(str(path), compile=False)
+        kwargs = {"safe_mode": not trust_model_code} if kind == "keras" else {}
+        model = keras.models.load_model(str(path), compile=False, **kwargs)
     except Exception as exc:  # tf_keras raises many types for corrupt files
         raise ModelLoadError(f"could not load model {text}: {_first_line(exc)}",
                              hint="check the file is complete and was saved by tf_keras") from None

@@ -30,7 +30,8 @@ class RunResult:
 def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any = "fashion-mnist",
                    out_dir: str | Path, overwrite: bool = False, data_dir: str | None = None,
                    train_samples: int | None = None, test_samples: int | None = None,
-                   calibration_samples: int | None = None, progress: Any = None) -> RunResult:
+                   calibration_samples: int | None = None, trust_model_code: bool = False,
+                   progress: Any = None) -> RunResult:
     """Compress ``model`` with ``recipe`` and write artifacts and a report to ``out_dir``.
 
     Args:
@@ -41,6 +42,7 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         out_dir: output folder; refused if non-empty unless ``overwrite``.
         train_samples / test_samples: optional caps (seeded subsample) for quick runs.
         calibration_samples: overrides the recipe's representative sample count.
+        trust_model_code: allow model files whose config runs stored code (Lambda, ...).
         progress: a ``compress.progress.Progress`` (silent by default).
 
     Returns:
@@ -67,7 +69,7 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         dataset = sources.subsample(dataset, train=train_samples, test=test_samples,
                                     seed=recipe.seed)
     progress.info(f"data: {dataset.source}")
-    model, source = models.load_model(model)
+    model, source = models.load_model(model, trust_model_code=trust_model_code)
     evaluate.check_data_fits(model, dataset.x_train, dataset.y_train, dataset.num_classes)
     _keras.set_seed(recipe.seed)
     representative = sources.representative_samples(dataset, recipe.calibration.samples,

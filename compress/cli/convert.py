@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from compress.cli.options import FORMAT_CHOICES, emit_json, json_option
+from compress.cli.options import FORMAT_CHOICES, emit_json, json_option, trust_option
 
 
 @click.command("convert")
@@ -22,9 +22,11 @@ from compress.cli.options import FORMAT_CHOICES, emit_json, json_option
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="Where to write the .tflite file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@trust_option
 @json_option
 def command(model, fmt, io_dtype, data, data_dir, calibration_samples, output, overwrite,
-            as_json):
+            as_json,
+            trust_model_code):
     """Convert MODEL to a .tflite file.
 
     \b
@@ -33,7 +35,8 @@ def command(model, fmt, io_dtype, data, data_dir, calibration_samples, output, o
     """
     from compress.convert import convert_file
 
-    info = convert_file(model, fmt=fmt, io_dtype=io_dtype, data=data, data_dir=data_dir,
+    info = convert_file(model, trust_model_code=trust_model_code, fmt=fmt,
+                        io_dtype=io_dtype, data=data, data_dir=data_dir,
                         calibration_samples=calibration_samples, output=output,
                         overwrite=overwrite)
     if as_json:

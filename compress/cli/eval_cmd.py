@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from compress.cli.options import data_options, emit_json, json_option
+from compress.cli.options import data_options, emit_json, json_option, trust_option
 
 
 @click.command("eval")
@@ -13,8 +13,10 @@ from compress.cli.options import data_options, emit_json, json_option
 @click.option("--runs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Timed runs for latency.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads.")
+@trust_option
 @json_option
-def command(model, data, data_dir, train_samples, test_samples, runs, threads, as_json):
+def command(model, data, data_dir, train_samples, test_samples, runs, threads, as_json,
+            trust_model_code):
     """Evaluate MODEL (.tflite or Keras) on the test split of --data.
 
     \b
@@ -23,7 +25,8 @@ def command(model, data, data_dir, train_samples, test_samples, runs, threads, a
     """
     from compress.convert import evaluate_file
 
-    info = evaluate_file(model, data=data, data_dir=data_dir, test_samples=test_samples,
+    info = evaluate_file(model, trust_model_code=trust_model_code, data=data,
+                        data_dir=data_dir, test_samples=test_samples,
                          runs=runs, threads=threads)
     if as_json:
         emit_json(info)

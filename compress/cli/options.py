@@ -25,6 +25,12 @@ def data_options(func: Callable) -> Callable:
     return func
 
 
+def trust_option(func: Callable) -> Callable:
+    return click.option("--trust-model-code", is_flag=True,
+                        help="Allow model files that run stored code when loaded (Lambda "
+                             "layers, custom classes). Only for files you trust.")(func)
+
+
 def json_option(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print machine-readable JSON on stdout.")(func)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from compress.cli.options import data_options, emit_json, json_option, make_progress
+from compress.cli.options import (data_options, emit_json, json_option, make_progress,
+                                  trust_option)
 
 
 @click.command("run")
@@ -18,9 +19,11 @@ from compress.cli.options import data_options, emit_json, json_option, make_prog
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=None,
               help="Representative samples for integer formats (default: recipe, 200).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@trust_option
 @json_option
 def command(recipe, model, data, data_dir, train_samples, test_samples, out, overwrite,
-            calibration_samples, quiet, as_json):
+            calibration_samples, quiet, as_json,
+            trust_model_code):
     """Run RECIPE on a model and write artifacts and a report to --out.
 
     \b
@@ -32,7 +35,7 @@ def command(recipe, model, data, data_dir, train_samples, test_samples, out, ove
 
     parsed = load_recipe(recipe)  # recipe errors before the model or data load
     result = compress_model(model, parsed, data=data, out_dir=out, overwrite=overwrite,
-                            data_dir=data_dir, train_samples=train_samples,
+                            trust_model_code=trust_model_code, data_dir=data_dir, train_samples=train_samples,
                             test_samples=test_samples, calibration_samples=calibration_samples,
                             progress=make_progress(as_json, quiet))
     if as_json:

@@ -108,3 +108,36 @@ def test_keras3_file_is_refused_clearly(tmp_path):
         load_model(str(path))
     with pytest.raises(ModelLoadError, match="is a Keras 3 model"):
         load_model(model)
+
+
+def test_lambda_h5_is_refused_and_its_code_never_runs(tmp_path, monkeypatch):
+    """An .h5 whose Lambda would write a file when executed: refused, exit 1, no file."""
+    import subprocess
+    import sys
+    import textwrap
+
+    marker = tmp_path / "pwned.txt"
+    model_path = tmp_path / "evil.h5"
+    build = textwrap.dedent(f"""
+        from compress._keras import keras
+        def evil(t):
+            open({str(marker)!r}, "w").write("ran")
+            return t
+        inp = keras.Input((28, 28, 1))
+        x = keras.layers.Lambda(evil, name="evil_lambda")(inp)
+        out = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+        keras.Model(inp, out).save({str(model_path)!r})
+        """)
+    subprocess.run([sys.executable, "-c", build], check=True, capture_output=True)
+    marker.unlink()  # building the model ran the function once; start clean
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: x\ntargets: [float32]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "compress.cli", "run", str(recipe), "--model", str(model_path),
+         "--data", "fashion-mnist-subset", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "evil_lambda" in result.stderr and "--trust-model-code" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()
