@@ -50,7 +50,8 @@ class Progress:
                 logs = logs or {}
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items()
                                   if isinstance(v, (int, float)))
-                progress.info(f"{label}: epoch {epoch + 1}/{epochs} ({steps} steps) {shown} "
+                step_text = f" ({steps} steps)" if steps > 0 else ""
+                progress.info(f"{label}: epoch {epoch + 1}/{epochs}{step_text} {shown} "
                               f"[{time.perf_counter() - self._epoch_start:.1f}s]")
 
         return _EpochLines()

@@ -43,11 +43,25 @@ def _register() -> None:
 _register()
 
 
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler so staged outputs are cleaned up like on Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point with the error boundary."""
+    import signal
+
     from compress.errors import CompressError
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use): keep the default
+        pass
     try:
         cli.main(args=argv, prog_name="edgecompress", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -55,14 +69,20 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.secho("Interrupted: the output folder was not written.", fg="red", err=True)
+            sys.exit(130)
         click.secho("Aborted.", fg="red", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         if debug:
             raise
-        click.secho("Interrupted: nothing was written to the output folder.", fg="red", err=True)
+        click.secho("Interrupted: the output folder was not written.", fg="red", err=True)
         sys.exit(130)
+    except _Terminated:
+        click.secho("Terminated: the output folder was not written.", fg="red", err=True)
+        sys.exit(143)
     except CompressError as exc:
         if debug:
             raise

@@ -60,3 +60,31 @@ def test_debug_shows_traceback(tmp_path):
 def test_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0 and "edgecompress" in result.output
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signals_stop_cleanly_without_output(tmp_path, sig, code):
+    import signal
+    import time
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: x\nstages: [{kind: finetune, epochs: 50}]\ntargets: [float32]\n")
+    model = tmp_path / "m.keras"
+    subprocess.run([sys.executable, "-c", (
+        "from compress import zoo; zoo.fashion_cnn(width=8, dense_units=16)"
+        f".save({str(model)!r})")], check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compress.cli", "run", str(recipe), "--model", str(model),
+         "--data", "fashion-mnist-subset", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".out.tmp-*")):
+        time.sleep(0.2)  # wait until the run is writing its staged folder
+    time.sleep(2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "the output folder was not written" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.tmp-*"))
