@@ -88,14 +88,15 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         timings["training_s"] = time.perf_counter() - t0
         data_out = write_outputs(tmp, recipe=recipe, dataset=dataset, baseline=baseline,
                                  trained=trained, representative=representative,
-                                 progress=progress, timings=timings, t_start=t_start)
+                                 progress=progress, timings=timings, t_start=t_start,
+                                 dataset_info={"spec": _data_spec(data), "data_dir": data_dir})
     progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
     return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
 
 
 def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, trained: Any,
                   representative: Any, progress: Any, timings: dict[str, float],
-                  t_start: float) -> dict:
+                  t_start: float, dataset_info: dict | None = None) -> dict:
     """Save the compressed model, export and measure every target, write the report files.
 
     Shared by ``compress_model`` and ``Session.finalize`` (the callback API).
@@ -117,7 +118,8 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
         (timings["total_s"] - timings.get("training_s", 0.0)) / timings["total_s"])
     report = Report(
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
-        environment=_environment(), dataset=dataset.summary(), timings=timings,
+        environment=_environment(), dataset={**dataset.summary(), **(dataset_info or {})},
+        timings=timings,
         notes=_notes(trained, recipe))
     data_out = report.to_dict()
     (tmp / "report.json").write_text(report.to_json() + "\n")
@@ -203,6 +205,14 @@ def _export_one(spec: Any, trained: Any, representative: Any, dataset: Any, tmp:
         io_dtype=spec.effective_io_dtype, params=summary["params"],
         nonzero_params=summary["nonzero_params"], convert_seconds=convert_s,
         eval_seconds=eval_s, bench_seconds=bench_s)
+
+
+def _data_spec(data: Any) -> str:
+    """The data spec as given (files as absolute paths), so the run can reload its data."""
+    if not isinstance(data, (str, Path)):
+        return getattr(data, "name", type(data).__name__)
+    path = Path(data)
+    return str(path.resolve()) if path.exists() else str(data)
 
 
 def _environment() -> dict:

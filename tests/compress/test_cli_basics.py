@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from compress.cli import cli, main
 
-COMMANDS = ["demo", "run", "convert", "eval", "inspect", "targets"]
+COMMANDS = ["demo", "run", "convert", "eval", "inspect", "targets", "bundle", "bench"]
 
 
 def test_help_does_not_import_tensorflow():
