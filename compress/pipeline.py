@@ -15,7 +15,7 @@ from typing import Any
 
 from compress.errors import ConversionError
 from compress.recipe import Recipe, dump_recipe, load_recipe
-from compress.report import ArtifactReport, Report, render_markdown
+from compress.report import ArtifactReport, Report
 
 
 @dataclass
@@ -121,10 +121,12 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
         environment=_environment(), dataset={**dataset.summary(), **(dataset_info or {})},
         timings=timings,
         notes=_notes(trained, recipe))
-    data_out = report.to_dict()
-    (tmp / "report.json").write_text(report.to_json() + "\n")
-    (tmp / "report.md").write_text(render_markdown(data_out))
+    from compress.devices import device_figures, write_report_files
+
+    # The recipe first: device_figures reads which devices it names.
     (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
+    data_out = device_figures(report.to_dict(), tmp)  # MACs, energy tiers, per-device figures
+    write_report_files(tmp, data_out)  # report.json, report.md, report.html
     return data_out
 
 
@@ -148,9 +150,17 @@ def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: R
                                              runs=max(10, recipe.benchmark.runs // 2)),
         "device": evaluate.baseline_device(),
         "source": source.location,
+        # measured with NVML (GPU) or RAPL (CPU) where readable, else None -> estimated later
+        "energy_mj": _baseline_energy(model, dataset.x_test[:1]),
         # The uncompressed model as float32 TFLite: the reference for size and gzip ratios.
         "tflite_float32": _reference_tflite(model, tmp),
     }
+
+
+def _baseline_energy(model: Any, sample: Any) -> dict | None:
+    from compress.devices import baseline_energy
+
+    return baseline_energy(model, sample)
 
 
 def _reference_tflite(model: Any, tmp: Path) -> dict:

@@ -34,10 +34,11 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from compress.cli import (bench_cmd, bundle_cmd, convert, demo, eval_cmd, inspect_cmd, run,
-                              targets_cmd)
+    from compress.cli import (bench_cmd, bundle_cmd, compare_cmd, convert, demo, eval_cmd,
+                              inspect_cmd, report_cmd, run, targets_cmd)
 
-    for module in (demo, run, convert, eval_cmd, inspect_cmd, targets_cmd, bundle_cmd, bench_cmd):
+    for module in (demo, run, convert, eval_cmd, inspect_cmd, targets_cmd, bundle_cmd, bench_cmd,
+                   report_cmd, compare_cmd):
         cli.add_command(module.command)
 
 

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from compress.cli import cli, main
 
-COMMANDS = ["demo", "run", "convert", "eval", "inspect", "targets", "bundle", "bench"]
+COMMANDS = ["demo", "run", "convert", "eval", "inspect", "targets", "bundle", "bench",
+            "report", "compare"]
 
 
 def test_help_does_not_import_tensorflow():

@@ -1,0 +1,489 @@
+"""Device and energy figures for a run folder: MACs, energy per inference, per-device estimates.
+
+``device_figures`` augments a report (``report.json``'s dict) with what can be said about each
+artifact beyond the host measurements: its MACs, its energy per inference on the host, and a
+``devices`` table (artifact x device profile: latency and energy), each figure labelled with
+how it was obtained. Measurements written by ``edgecompress bench`` to
+``RUN_DIR/measurements/<target>/<artifact>.json`` replace the estimates they cover.
+``refresh_report`` rewrites ``report.json``, ``report.md`` and ``report.html`` of a run folder;
+``write_report_files`` is the one writer the pipeline and ``edgecompress report`` share.
+``compare_reports`` puts two runs side by side.
+
+Example:
+    >>> report = refresh_report("run1")
+    >>> [(d["target"], d["energy_mj"]["method"]) for d in report["devices"]][:2]
+    [('coral-devboard', 'estimated-profile'), ('coral-usb', 'estimated-profile')]
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from compress.errors import BenchmarkError, OutputError
+from compress.report import SCHEMA, render_markdown
+
+MEASUREMENTS_DIR = "measurements"
+MEASURED_LATENCY = ("measured-on-device", "measured-on-host")
+#: What each method label means (written into ``report.json`` under ``energy.methods``).
+METHOD_NOTES = {
+    "measured-meter": "power meter on the device (on-device runner), net of idle",
+    "measured-rapl": "host CPU package RAPL counters, net of idle",
+    "measured-nvml": "NVIDIA GPU energy counter (NVML), net of idle",
+    "estimated-profile": "device profile's active power range x latency range (gross)",
+    "estimated-ops": "op-level model (Horowitz ISSCC 2014 energies): relative comparison only",
+    "estimated-anchors": "latency from the profile's published anchors (MACs / throughput)",
+}
+#: Host energy measurement windows (seconds each, how many): see ``targets.energy``.
+HOST_WINDOW_S, HOST_WINDOWS = 1.0, 5
+
+
+def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | None = None,
+                   measure: bool = True) -> dict:
+    """The report augmented with MACs, energy per inference and per-device figures.
+
+    Adds to each artifact ``macs``, ``params``, ``nonzero_params``, ``energy_mj`` (the best
+    host figure: ``measured-rapl`` when RAPL is readable and ``measure``, else
+    ``estimated-ops``), ``energy_mj_all`` (every host figure) and ``energy_ops`` (the op
+    model's split); to the baseline ``macs`` and ``energy_mj`` (a measured figure already
+    there is kept); ``devices`` (one entry per artifact x profile that runs its format, or
+    per measurement file); ``energy`` (method notes and why RAPL/NVML were (not) used).
+
+    Args:
+        report: ``report.json``'s content (not modified; a copy is returned).
+        run_dir: the run folder (its ``artifacts/`` are read).
+        targets: device profile ids or files; default: the devices the resolved recipe
+            names, else every built-in profile.
+        measure: measure host energy with RAPL when readable (5 s per artifact).
+
+    Raises:
+        OutputError: an artifact file is missing. BenchmarkError: a measurement file is bad.
+    """
+    from targets import energy
+    from targets.tflite_graph import read_model
+
+    out, run = copy.deepcopy(report), Path(run_dir)
+    profiles = _profiles(run, targets)
+    rapl_ok, rapl_reason = energy.rapl_available()
+    nvml_ok, nvml_reason = energy.nvml_available()
+    graphs = {}
+    for art in out.get("artifacts", []):
+        path = run / art["path"]
+        if not path.is_file():
+            raise OutputError(f"artifact file missing from the run folder. Received: {path}",
+                              hint="point at a complete run folder (edgecompress run --out)")
+        graph = graphs[art["target"]] = read_model(path)
+        stats = graph.weight_stats()
+        art.update(macs=graph.macs()["total"], params=stats["params"],
+                   nonzero_params=stats["nonzero_params"])
+        ops = energy.estimate_from_ops(graph)
+        figures = [ops.to_dict()]
+        if measure and rapl_ok:
+            figures.insert(0, _host_rapl(path).to_dict())
+        art.update(energy_mj=figures[0], energy_mj_all=figures,
+                   energy_ops={k: ops.details[k] for k in
+                               ("compute_mj", "weights_mj", "activations_mj", "by_op")})
+    _baseline(out, graphs)
+    out["devices"] = _devices(out, run, profiles)
+    out["energy"] = {
+        "methods": METHOD_NOTES,
+        "host": {"rapl": {"available": rapl_ok, "used": bool(rapl_ok and measure),
+                          "reason": rapl_reason},
+                 "nvml": {"available": nvml_ok, "reason": nvml_reason}},
+        "notes": ["estimates are never reported as measured: every figure carries its method "
+                  "and a low-high range", "estimated-ops figures compare artifacts with each "
+                  "other; they are not what a device draws"],
+    }
+    return out
+
+
+def _profiles(run: Path, targets: list[str] | None) -> list:
+    from targets.spec import FORMATS, builtin_profiles, get_profile
+
+    if targets:
+        return [get_profile(t) for t in targets]
+    named: list[str] = []
+    resolved = run / "recipe.resolved.yaml"
+    if resolved.is_file():
+        import yaml
+
+        data = yaml.safe_load(resolved.read_text()) or {}
+        for t in data.get("targets") or []:
+            device = t if isinstance(t, str) and t not in FORMATS else \
+                t.get("device") if isinstance(t, dict) else None
+            if device and device not in named:
+                named.append(device)
+    if named:
+        return [get_profile(t) for t in named]
+    return [p for _, p in sorted(builtin_profiles().items())]
+
+
+def _host_rapl(path: Path) -> Any:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from targets import energy
+
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], np.zeros(d["shape"], dtype=d["dtype"]))
+    return energy.measure_rapl(interp.invoke, window_s=HOST_WINDOW_S, windows=HOST_WINDOWS)
+
+
+def _baseline(out: dict, graphs: dict) -> None:
+    """Baseline energy: kept if measured, else the op model on a float view of an artifact."""
+    from targets import energy
+
+    base = out.get("baseline") or {}
+    current = base.get("energy_mj")
+    if isinstance(current, dict) and str(current.get("method", "")).startswith("measured-"):
+        return
+    if not graphs:
+        base.pop("energy_mj", None)
+        return
+    arts = {a["target"]: a for a in out["artifacts"]}
+    order = {"float32": 0, "float16": 1, "dynamic": 2}
+    name = min(graphs, key=lambda t: order.get(arts[t]["format"], 3))
+    fmt = arts[name]["format"]
+    fig = energy.estimate_from_ops(graphs[name], as_dtype=None if fmt == "float32" else "float32")
+    source = (f"baseline Keras model (float32) estimated from {arts[name]['path']}'s graph "
+              f"(same layers; compression changes values and dtypes, not the MACs): "
+              + fig.source)
+    base["macs"] = fig.details["macs"]
+    base["energy_mj"] = dataclasses.replace(fig, source=source).to_dict()
+
+
+def baseline_energy(model: Any, sample: Any) -> dict | None:
+    """Measured energy of the Keras baseline on this host, or None when nothing can measure it.
+
+    NVML when TensorFlow runs on an NVIDIA GPU and the counter works, else RAPL when readable.
+    (Optional pipeline hook: ``measure_baseline`` stores it as ``baseline["energy_mj"]``.)
+    """
+    import numpy as np
+
+    from compress import _keras
+    from targets import energy
+
+    def run() -> None:
+        np.asarray(model(sample, training=False))
+
+    if _keras.gpu_devices() and energy.nvml_available()[0]:
+        return energy.measure_nvml(run).to_dict()
+    if energy.rapl_available()[0]:
+        return energy.measure_rapl(run).to_dict()
+    return None
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+def _devices(out: dict, run: Path, profiles: list) -> list[dict]:
+    from targets import energy
+
+    rows: dict[tuple[str, str], dict] = {}
+    for profile in profiles:
+        for art in out.get("artifacts", []):
+            if art["format"] not in profile.formats:
+                continue
+            latency = energy.estimate_latency(art["macs"], profile, art["format"])
+            fig = energy.estimate_from_profile(latency, profile).to_dict() \
+                if latency["value"] is not None else None
+            rows[(profile.id, art["target"])] = {
+                "target": profile.id, "artifact": art["target"], "format": art["format"],
+                "latency_ms": latency, "energy_mj": fig}
+    arts = {a["target"]: a for a in out.get("artifacts", [])}
+    for (target, artifact), file in _measurement_files(run):
+        rows[(target, artifact)] = _measured_row(file, target, artifact, arts.get(artifact))
+    return list(rows.values())
+
+
+def _measurement_files(run: Path) -> list[tuple[tuple[str, str], Path]]:
+    folder = run / MEASUREMENTS_DIR
+    if not folder.is_dir():
+        return []
+    return [((f.parent.name, f.stem), f) for f in sorted(folder.glob("*/*.json"))]
+
+
+def _measured_row(file: Path, target: str, artifact: str, art: dict | None) -> dict:
+    from targets import energy
+    from targets.errors import TargetError
+    from targets.spec import get_profile
+
+    bad = lambda why: BenchmarkError(  # noqa: E731
+        f"measurement file {file}: {why}",
+        hint="write it with `edgecompress bench`, or remove the file")
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise bad(f"cannot read it as JSON ({exc})") from None
+    runner = data.get("runner") if isinstance(data, dict) else None
+    method = data.get("method") if isinstance(data, dict) else None
+    if method not in MEASURED_LATENCY:
+        raise bad(f"method must be one of {', '.join(MEASURED_LATENCY)}. Received: {method!r}")
+    lat = runner.get("latency_ms") if isinstance(runner, dict) else None
+    if not isinstance(lat, dict) or not isinstance(lat.get("p50"), (int, float)):
+        raise bad("runner.latency_ms.p50 is missing")
+    device = runner.get("device") if isinstance(runner.get("device"), dict) else {}
+    host = data.get("host") or device.get("machine") or "?"
+    p50 = float(lat["p50"])
+    latency = {"value": p50, "low": float(min(lat.get("min", p50), p50)),
+               "high": float(max(lat.get("p99", lat.get("p90", p50)), p50)), "method": method,
+               "source": f"on-device runner {runner.get('runner_version', '?')} on {host}: "
+                         f"p50 of {runner.get('runs', '?')} runs after "
+                         f"{runner.get('warmup', '?')} warm-up (low: min, high: p99)",
+               "confidence": "high"}
+    row = {"target": target, "artifact": artifact,
+           "format": art["format"] if art else None, "latency_ms": latency,
+           "energy_mj": None, "measurement": f"{MEASUREMENTS_DIR}/{target}/{file.name}"}
+    meter = runner.get("energy_mj")
+    if isinstance(meter, dict):
+        row["energy_mj"] = _meter_figure(meter, host, bad)
+        return row
+    try:
+        profile = get_profile(target)
+    except TargetError:
+        row["energy_note"] = f"no power meter reading and no profile '{target}' to estimate from"
+        return row
+    row["energy_mj"] = energy.estimate_from_profile(latency, profile).to_dict()
+    return row
+
+
+def _meter_figure(meter: dict, host: str, bad: Callable[[str], Exception]) -> dict:
+    from targets import energy
+
+    if meter.get("method", "measured-meter") != "measured-meter" \
+            or not isinstance(meter.get("value"), (int, float)):
+        raise bad(f"runner.energy_mj must be a measured-meter figure. Received: {meter!r}")
+    value = max(float(meter["value"]), 0.0)
+    nets = [max(float(w["net_mj"]), 0.0) for w in meter.get("per_window") or []
+            if isinstance(w, dict) and isinstance(w.get("net_mj"), (int, float))] or [value]
+    gross = meter.get("gross")
+    source = (f"power meter `{meter.get('source', '?')}` on {host}: net of idle "
+              f"({meter.get('idle_w', float('nan')):.3g} W); median of "
+              f"{meter.get('windows', len(nets))} windows of {meter.get('window_s', '?')} s; "
+              f"low/high: smallest/largest window"
+              + (f"; gross {gross:.4g} mJ" if isinstance(gross, (int, float)) else ""))
+    return energy.EnergyFigure(value=value, low=min(nets + [value]), high=max(nets + [value]),
+                               method="measured-meter", source=source).to_dict()
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # same folder: os.replace is atomic
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_report_files(run_dir: str | Path, report: dict) -> None:
+    """Write ``report.json``, ``report.md`` and ``report.html``; each appears whole or not at all.
+
+    Everything is rendered before anything is written, so a rendering error changes nothing.
+    """
+    from compress.html_report import render_html
+
+    run = Path(run_dir)
+    texts = {"report.json": json.dumps(report, indent=2) + "\n",
+             "report.md": render_markdown(report).rstrip() + "\n\n" +
+             render_devices_markdown(report),
+             "report.html": render_html(report)}
+    for name, text in texts.items():
+        _atomic_write(run / name, text)
+
+
+def load_report(run_dir: str | Path) -> dict:
+    """``RUN_DIR/report.json``, checked to be an edgecompress report."""
+    path = Path(run_dir) / "report.json"
+    if not path.is_file():
+        raise OutputError(f"not a run folder: {path} does not exist. Received: {str(run_dir)!r}",
+                          hint="pass the --out folder of `edgecompress run` or `demo`")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise OutputError(f"{path} is not an edgecompress report. Received: schema="
+                          f"{data.get('schema') if isinstance(data, dict) else None!r}",
+                          hint=f"expected schema {SCHEMA}")
+    return data
+
+
+def refresh_report(run_dir: str | Path, *, targets: list[str] | None = None,
+                   measure: bool = True) -> dict:
+    """Recompute device and energy figures and rewrite the run folder's report files."""
+    report = device_figures(load_report(run_dir), run_dir, targets=targets, measure=measure)
+    write_report_files(run_dir, report)
+    return report
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def fmt_energy(mj: float | None) -> str:
+    """Energy with a readable unit: mJ, µJ or nJ (the value is mJ)."""
+    if mj is None:
+        return "n/a"
+    for scale, unit in ((1.0, "mJ"), (1e-3, "µJ"), (1e-6, "nJ")):
+        if abs(mj) >= scale * 0.1 or unit == "nJ":
+            return f"{mj / scale:.3g} {unit}"
+    return f"{mj:.3g} mJ"
+
+
+def fmt_range(fig: dict | None, fmt: Callable[[float], str]) -> str:
+    """``value (low-high) [method]``."""
+    if not fig or fig.get("value") is None:
+        return "n/a"
+    return f"{fmt(fig['value'])} ({fmt(fig['low'])} - {fmt(fig['high'])}) [{fig['method']}]"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3g} ms"
+
+
+def render_devices_markdown(report: dict) -> str:
+    """The ``report.md`` section on energy and devices (every figure with its method)."""
+    lines = ["## Energy and devices", "",
+             "Energy per inference. Every figure names its method; `measured-*` only for "
+             "measurements, `estimated-*` for estimates, with a low-high range.", "",
+             "| model | MACs | energy / inference (host, low - high) [method] |",
+             "|---|---:|---|"]
+    base = report.get("baseline") or {}
+    sources: list[str] = []
+
+    def ref(fig: dict | None) -> str:
+        if not fig or not fig.get("source"):
+            return ""
+        if fig["source"] not in sources:
+            sources.append(fig["source"])
+        return f" [{sources.index(fig['source']) + 1}]"
+
+    rows = [("baseline (Keras)", base)] + [(a["target"], a) for a in report.get("artifacts", [])]
+    for name, item in rows:
+        fig = item.get("energy_mj")
+        macs = item.get("macs")
+        lines.append(f"| {name} | {macs if macs is not None else 'n/a'} | "
+                     f"{fmt_range(fig, fmt_energy)}{ref(fig)} |")
+    devices = report.get("devices") or []
+    if devices:
+        lines += ["", "| device | artifact | latency (low - high) [method] | confidence | "
+                      "energy / inference (low - high) [method] |", "|---|---|---|---|---|"]
+        for d in devices:
+            lat = d["latency_ms"]
+            lines.append(f"| {d['target']} | {d['artifact']} | {fmt_range(lat, _ms)}{ref(lat)} "
+                         f"| {lat.get('confidence', '?')} | "
+                         f"{fmt_range(d.get('energy_mj'), fmt_energy)}{ref(d.get('energy_mj'))} |")
+    host = (report.get("energy") or {}).get("host") or {}
+    for key, label in (("rapl", "Host RAPL"), ("nvml", "NVML")):
+        info = host.get(key)
+        if info:
+            state = "used" if info.get("used") else "available" if info["available"] \
+                else "unavailable"
+            lines += ["", f"{label}: {state}: {info['reason']}"]
+    if sources:
+        lines += ["", "Sources:", ""] + [f"{i}. {s}" for i, s in enumerate(sources, 1)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- comparing two runs -------------------------------------------------------------------
+
+_COMPARED = ("accuracy", "size_bytes", "gzip_bytes", "latency_ms", "energy_mj")
+
+
+def _metrics(item: dict) -> dict:
+    lat = item.get("latency_ms") or {}
+    return {"accuracy": item.get("accuracy"), "size_bytes": item.get("size_bytes"),
+            "gzip_bytes": item.get("gzip_bytes"), "latency_ms": lat.get("p50"),
+            "energy_mj": item.get("energy_mj")}
+
+
+def _delta(key: str, a: Any, b: Any) -> dict | None:
+    if key == "energy_mj":
+        if not a or not b:
+            return None
+        if a["method"] != b["method"]:
+            return {"value": None, "ratio": None,
+                    "note": f"methods differ ({a['method']} vs {b['method']}): not compared"}
+        a, b = a["value"], b["value"]
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return None
+    return {"value": b - a, "ratio": (b / a) if a else None}
+
+
+def compare_reports(run_a: str | Path, run_b: str | Path) -> dict:
+    """Two runs artifact by artifact: accuracy, size, gzip, host latency p50, host energy.
+
+    Deltas are B - A (``ratio`` B / A). Energy is compared only when both figures share a
+    method. Runs written before energy figures existed get them computed in memory
+    (estimated, nothing written).
+    """
+    reports = []
+    for run in (run_a, run_b):
+        report = load_report(run)
+        if any("energy_mj" not in a for a in report.get("artifacts", [])):
+            report = device_figures(report, run, measure=False)
+        reports.append(report)
+    items = []
+    for report in reports:
+        named = {"baseline": report.get("baseline") or {}}
+        named.update({a["target"]: a for a in report.get("artifacts", [])})
+        items.append(named)
+    names = list(dict.fromkeys([*items[0], *items[1]]))
+    rows = []
+    for name in names:
+        a, b = (_metrics(i[name]) if name in i else None for i in items)
+        rows.append({"artifact": name, "a": a, "b": b,
+                     "delta": {k: _delta(k, a[k], b[k]) for k in _COMPARED} if a and b else None})
+    return {"a": {"run": str(run_a), "recipe": reports[0].get("recipe")},
+            "b": {"run": str(run_b), "recipe": reports[1].get("recipe")}, "rows": rows}
+
+
+def render_comparison(data: dict) -> str:
+    """Plain-text blocks, one per artifact: metric, A, B, delta."""
+    from compress.report import _size
+
+    def show(key: str, v: Any) -> str:
+        if v is None:
+            return "n/a"
+        if key == "accuracy":
+            return f"{100 * v:.2f} %"
+        if key in ("size_bytes", "gzip_bytes"):
+            return _size(v)
+        if key == "latency_ms":
+            return f"{v:.3f} ms"
+        return f"{fmt_energy(v['value'])} [{v['method']}]"
+
+    def delta(key: str, d: dict | None) -> str:
+        if d is None:
+            return ""
+        if d.get("note"):
+            return d["note"]
+        if key == "accuracy":
+            return f"{100 * d['value']:+.2f} pp"
+        return f"{100 * (d['ratio'] - 1):+.1f} %" if d["ratio"] is not None else ""
+
+    labels = {"accuracy": "accuracy", "size_bytes": "size", "gzip_bytes": "gzip",
+              "latency_ms": "latency p50 (host)", "energy_mj": "energy / inference (host)"}
+    lines = [f"A: {data['a']['run']} ({data['a']['recipe']})",
+             f"B: {data['b']['run']} ({data['b']['recipe']})"]
+    for row in data["rows"]:
+        lines += ["", row["artifact"]]
+        table = [("  metric", "A", "B", "B vs A")]
+        for key in _COMPARED:
+            a = show(key, row["a"][key]) if row["a"] else "absent"
+            b = show(key, row["b"][key]) if row["b"] else "absent"
+            d = delta(key, (row["delta"] or {}).get(key))
+            table.append((f"  {labels[key]}", a, b, d))
+        widths = [max(len(r[i]) for r in table) for i in range(3)]
+        lines += ["  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths)), r[3]]).rstrip()
+                  for r in table]
+    return "\n".join(lines) + "\n"
