@@ -141,3 +141,32 @@ def test_lambda_h5_is_refused_and_its_code_never_runs(tmp_path, monkeypatch):
     assert "Traceback" not in result.stderr
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_every_energy_figure_says_how_it_was_obtained(tiny_run):
+    """On a host without readable RAPL or NVML, no energy figure may claim to be measured."""
+    from targets import energy
+
+    figures = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "energy_mj" and isinstance(value, dict):
+                    figures.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    report = json.loads((tiny_run.out_dir / "report.json").read_text())
+    walk(report)
+    assert len(figures) >= 3  # baseline, each artifact, each artifact x device
+    for fig in figures:
+        assert fig["method"] and fig["source"]
+        assert fig["low"] <= fig["value"] <= fig["high"]
+    if not energy.rapl_available()[0] and not energy.nvml_available()[0]:
+        assert all(f["method"].startswith("estimated") for f in figures)
+    html = (tiny_run.out_dir / "report.html").read_text()
+    assert "data:image/png;base64," in html
+    assert "src=\"http" not in html and "href=\"http" not in html
