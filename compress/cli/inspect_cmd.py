@@ -1,4 +1,4 @@
-"""``edgecompress inspect``: what is inside a .tflite file."""
+"""``edgecompress inspect``: what is inside a .tflite file, and whether it suits a device."""
 
 from __future__ import annotations
 
@@ -9,17 +9,33 @@ from compress.cli.options import emit_json, json_option
 
 @click.command("inspect")
 @click.argument("tflite", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", default=None, metavar="ID",
+              help="Check the file against a device profile (`edgecompress targets` lists "
+                   "them). For coral-* targets: which ops the Edge TPU compiler maps and where "
+                   "it splits the graph; runs edgetpu_compiler when it is on PATH.")
+@click.option("--no-compile", is_flag=True,
+              help="Do not run edgetpu_compiler even when it is installed (static prediction).")
+@click.option("--compiler-out", type=click.Path(file_okay=False), default=None,
+              help="Folder for edgetpu_compiler's <name>_edgetpu.tflite and .log "
+                   "(default: next to TFLITE).")
 @json_option
-def command(tflite, as_json):
+def command(tflite, target, no_compile, compiler_out, as_json):
     """Show ops with counts, tensor dtypes, quantization, sizes and weight sparsity of TFLITE.
+
+    With --target, also check it against that device: format, I/O dtypes, static shapes and
+    custom ops; for an Edge TPU target, the ops mapped to the Edge TPU (the compiler splits
+    the graph once, at the first op it cannot map), the first unmapped op and whether the
+    parameters fit the on-chip cache. A float model for an Edge TPU target is an error.
 
     \b
     Example:
       edgecompress inspect run1/artifacts/int8.tflite --json
+      edgecompress inspect model_int8.tflite --target coral-usb
     """
     from compress.inspect import inspect_file, render_inspect
 
-    info = inspect_file(tflite)
+    info = inspect_file(tflite, target=target, use_compiler=not no_compile,
+                        compiler_out=compiler_out)
     if as_json:
         emit_json(info)
     else:
