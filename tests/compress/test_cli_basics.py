@@ -78,12 +78,16 @@ def test_signals_stop_cleanly_without_output(tmp_path, sig, code):
         [sys.executable, "-m", "compress.cli", "run", str(recipe), "--model", str(model),
          "--data", "fashion-mnist-subset", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(tmp_path.glob(".out.tmp-*")):
-        time.sleep(0.2)  # wait until the run is writing its staged folder
-    time.sleep(2)
+    seen = []
+    deadline = time.time() + 300
+    for line in proc.stderr:  # wait until training is under way (an epoch finished)
+        seen.append(line)
+        if "epoch 1/50" in line or time.time() > deadline:
+            break
+    assert list(tmp_path.glob(".out.tmp-*")), "".join(seen)
     proc.send_signal(getattr(signal, sig))
-    _, err = proc.communicate(timeout=60)
+    _, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
     assert proc.returncode == code, err
     assert "the output folder was not written" in err
     assert "Traceback" not in err
