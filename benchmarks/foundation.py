@@ -102,8 +102,10 @@ def summarize(report: dict) -> dict:
 
 
 def render(results: dict) -> str:
-    lines = [f"Data: {results['data']}; baseline trained {results['baseline_epochs']} epochs "
-             f"({results['baseline_train_seconds'] or 0:.0f} s on this machine)", "",
+    trained = (f"trained {results['baseline_epochs']} epochs in "
+               f"{results['baseline_train_seconds']:.0f} s" if results["baseline_train_seconds"]
+               else f"reused from {results['baseline_model']}")
+    lines = [f"Data: {results['data']}; baseline {trained}", "",
              "| run | baseline acc | int8 acc | Δ pp | sparsity (int8, measured) | "
              "int8/float32 size | int8 gzip / original float32 gzip | "
              "int8 gzip / pruned float32 gzip | time outside training |",
