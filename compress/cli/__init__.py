@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (embedded use): keep the default
+        # Ctrl-C raises KeyboardInterrupt even when started from a shell that set SIGINT to
+        # "ignore" (background jobs of non-interactive shells): cleanup must still happen.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (embedded use): keep the defaults
         pass
     try:
         cli.main(args=argv, prog_name="edgecompress", standalone_mode=False)
