@@ -265,9 +265,138 @@ class FinetuneStage:
         return _build(cls, kw, path)
 
 
-StageConfig = PruneStage | QatStage | FinetuneStage
+#: Default learning rate of a distill stage that trains a new student from fresh weights.
+NEW_STUDENT_LEARNING_RATE = 1e-3
+
+
+@dataclass(frozen=True)
+class WidthStudent:
+    """A student derived from the teacher: every Conv/Dense layer's channels times ``width``."""
+
+    width: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) \
+                or not 0.0 < self.width <= 1.0:
+            raise RecipeError(f"student width must be in (0, 1]. Received: width={self.width!r}")
+
+    def to_dict(self) -> dict:
+        return {"width": self.width}
+
+
+@dataclass(frozen=True)
+class FeaturePair:
+    """Intermediate-layer distillation: MSE between a teacher and a student layer's outputs."""
+
+    teacher: str
+    student: str
+    weight: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "FeaturePair":
+        _check_keys(data, ("teacher", "student", "weight"), path)
+        for key in ("teacher", "student"):
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise _fail(f"{path}.{key}", f"must be a layer name. "
+                                             f"Received: {key}={data.get(key)!r}")
+        weight = float(_number(data.get("weight", 1.0), f"{path}.weight"))
+        if weight < 0:
+            raise _fail(f"{path}.weight", f"must be >= 0. Received: weight={weight}")
+        return cls(teacher=data["teacher"], student=data["student"], weight=weight)
+
+    def to_dict(self) -> dict:
+        return {"teacher": self.teacher, "student": self.student, "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class DistillStage:
+    """Knowledge distillation from the original model (the teacher) into a student.
+
+    Attributes:
+        student: ``"self"`` (the model being compressed), ``WidthStudent`` (``{width: 0.5}``)
+            or a model path / ``module:function``.
+        temperature: softmax temperature T of the distillation term, > 0.
+        alpha: weight of the label loss: ``alpha * CE + (1 - alpha) * T^2 * KL``.
+        epochs: training epochs of this stage (default 0 for ``self``, 5 for a new student).
+        later_stages: also distil during the later prune / qat / finetune stages.
+        features: intermediate-layer pairs (MSE, with a learned 1x1 projection when the
+            channel counts differ).
+    """
+
+    kind: str = "distill"
+    student: str | WidthStudent = "self"
+    temperature: float = 4.0
+    alpha: float = 0.1
+    epochs: int | None = None
+    learning_rate: float | None = None
+    later_stages: bool = True
+    features: tuple[FeaturePair, ...] = ()
+
+    KEYS = ("kind", "student", "temperature", "alpha", "epochs", "learning_rate",
+            "later_stages", "features")
+
+    @property
+    def new_student(self) -> bool:
+        """True when the stage replaces the model with another one (not ``self``)."""
+        return self.student != "self"
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise RecipeError(f"temperature must be > 0. Received: temperature={self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise RecipeError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", 5 if self.new_student else 0)
+        if self.new_student and self.epochs < 1:
+            raise RecipeError(f"a distill stage with a new student needs epochs >= 1 to train it. "
+                              f"Received: epochs={self.epochs}")
+        if self.new_student and self.learning_rate is None:
+            # Fresh weights: the fine-tuning rate (training.learning_rate) is too small.
+            object.__setattr__(self, "learning_rate", NEW_STUDENT_LEARNING_RATE)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str) -> "DistillStage":
+        _check_keys(data, cls.KEYS, path)
+        kw: dict[str, Any] = {}
+        student = data.get("student", "self")
+        if isinstance(student, Mapping):
+            _check_keys(student, ("width",), f"{path}.student")
+            if "width" not in student:
+                raise _fail(f"{path}.student", f"a derived student needs 'width'. "
+                                               f"Received: student={dict(student)!r}")
+            width = _number(student["width"], f"{path}.student.width")
+            try:
+                student = WidthStudent(width=float(width))
+            except RecipeError as exc:
+                raise _fail(f"{path}.student", exc.message) from None
+        elif not isinstance(student, str) or not student.strip():
+            raise _fail(f"{path}.student", "must be 'self', {width: w}, a model path or "
+                                           f"module:function. Received: student={student!r}")
+        kw["student"] = student
+        for key in ("temperature", "alpha"):
+            if key in data:
+                kw[key] = float(_number(data[key], f"{path}.{key}"))
+        if data.get("epochs") is not None:
+            kw["epochs"] = _positive_epochs(data["epochs"], f"{path}.epochs")
+        kw["learning_rate"] = _optional_lr(data.get("learning_rate"), f"{path}.learning_rate")
+        if "later_stages" in data:
+            later = data["later_stages"]
+            if not isinstance(later, bool):
+                raise _fail(f"{path}.later_stages",
+                            f"must be true or false. Received: later_stages={later!r}")
+            kw["later_stages"] = later
+        raw = data.get("features") or []
+        if not isinstance(raw, list):
+            raise _fail(f"{path}.features", f"must be a list of {{teacher, student, weight}}. "
+                                            f"Received: features={raw!r}")
+        kw["features"] = tuple(FeaturePair.from_dict(f, f"{path}.features[{i}]")
+                               for i, f in enumerate(raw))
+        return _build(cls, kw, path)
+
+
+StageConfig = PruneStage | QatStage | FinetuneStage | DistillStage
 STAGE_CONFIGS: dict[str, type] = {"prune": PruneStage, "qat": QatStage,
-                                  "finetune": FinetuneStage}
+                                  "finetune": FinetuneStage, "distill": DistillStage}
 
 
 @dataclass(frozen=True)
@@ -463,6 +592,18 @@ class Recipe:
         if kinds.count("qat") > 1:
             raise RecipeError("stages: at most one qat stage. Received: "
                               f"{kinds.count('qat')} qat stages")
+        if kinds.count("distill") > 1:
+            raise RecipeError("stages: at most one distill stage. Received: "
+                              f"{kinds.count('distill')} distill stages")
+        if "distill" in kinds:
+            distill = self.stages[kinds.index("distill")]
+            before = kinds[:kinds.index("distill")]
+            if distill.new_student and any(k in ("prune", "qat") for k in before):
+                raise RecipeError(
+                    "stages: a distill stage with a new student replaces the model, so it must "
+                    f"come before prune and qat. Received stage order: {kinds}",
+                    hint="put the distill stage first; use student: self to distil during "
+                         "prune/qat")
         if "qat" in kinds:
             after = kinds[kinds.index("qat") + 1:]
             if any(k == "prune" for k in after):
@@ -549,8 +690,10 @@ def _stage_to_dict(stage: StageConfig) -> dict:
     out: dict[str, Any] = {}
     for f in fields(stage):
         value = getattr(stage, f.name)
-        if isinstance(value, LayerSelection):
+        if hasattr(value, "to_dict"):
             value = value.to_dict()
+        elif isinstance(value, tuple) and value and hasattr(value[0], "to_dict"):
+            value = [v.to_dict() for v in value]
         out[f.name] = value
     return out
 

@@ -64,6 +64,8 @@ class Session:
 
         self.progress = progress or Progress(enabled=False)
         self._live: _Live | None = None
+        self._original: Any = None  # the model the session started from: the teacher
+        self._teacher_copy: Any = None
 
     @classmethod
     def from_recipe(cls, path: str | Path, **kwargs: Any) -> "Session":
@@ -81,6 +83,7 @@ class Session:
         from compress.graph import flatten_nested
 
         _keras.require_tf_keras(model)
+        self._original, self._teacher_copy = model, None
         work = _keras.keras.models.clone_model(model)
         work.set_weights(model.get_weights())
         if self.recipe.stages:
@@ -103,28 +106,59 @@ class Session:
             index = start + offset
             ctx = StageContext(steps_per_epoch=steps, seed=self.recipe.seed,
                                previous_kinds=tuple(s.kind for s in self.recipe.stages[:index]))
-            stage = make_stage(cfg)
+            kd = self._distillation(index, cfg)
+            stage = make_stage(cfg, teacher=self._teacher() if cfg.kind == "distill" else None)
             began = time.perf_counter()
             current = trained.quant_model if trained.quant_model is not None \
                 else trained.float_model
             prepared = stage.prepare(current, ctx)
-            self._compile(prepared, cfg, probabilities=_probabilities(trained.float_model))
+            # After a distill stage, later stages train the prepared model against the teacher.
+            fitted = prepared if kd is None else kd(prepared)
+            self._compile(fitted, cfg, probabilities=_probabilities(trained.float_model))
             history: dict[str, list[float]] = {}
             if cfg.epochs > 0:
                 callbacks = stage.callbacks(ctx) + [self.progress.keras_callback(
                     f"{cfg.kind} ({index + 1}/{len(self.recipe.stages)})", cfg.epochs, steps)]
-                fit = prepared.fit(x, y, batch_size=batch, epochs=cfg.epochs, verbose=0,
-                                   shuffle=True, validation_data=validation, callbacks=callbacks)
+                fit = fitted.fit(x, y, batch_size=batch, epochs=cfg.epochs, verbose=0,
+                                 shuffle=True, validation_data=validation, callbacks=callbacks)
                 history = {k: list(map(float, v)) for k, v in fit.history.items()}
                 if not stage.hooks_ran(prepared):
                     raise CompressError(f"stage {cfg.kind}: its training hooks never ran",
                                         hint="internal error: please report it with --debug")
             result, details = stage.finalize(prepared, ctx)
+            if fitted is not prepared:
+                details = {**details, "distillation": fitted.describe()}
             _store(trained, cfg.kind, result)
             trained.stages.append(StageReport(kind=cfg.kind, seconds=time.perf_counter() - began,
                                               epochs=cfg.epochs, details=details,
                                               history=history))
         return trained
+
+    def _teacher(self) -> Any:
+        """A frozen copy of the model the session started from (made once, on demand)."""
+        if self._teacher_copy is None:
+            from compress import _keras
+            from compress.graph import flatten_nested
+
+            if self._original is None:
+                raise CompressError("distillation needs the original model as its teacher",
+                                    hint="internal error: please report it with --debug")
+            teacher = _keras.keras.models.clone_model(self._original)
+            teacher.set_weights(self._original.get_weights())
+            self._teacher_copy = flatten_nested(teacher)
+        return self._teacher_copy
+
+    def _distillation(self, index: int, cfg: Any) -> Any:
+        """For a stage after a distill stage: a function wrapping its model in a Distiller."""
+        if cfg.kind == "distill":
+            return None
+        from compress.stages.distill import active_distillation, wrap
+
+        kd = active_distillation(self.recipe.stages[:index])
+        if kd is None:
+            return None
+        teacher = self._teacher()
+        return lambda model: wrap(model, teacher, kd)
 
     def _compile(self, model: Any, cfg: Any, *, probabilities: bool) -> None:
         from compress import _keras
@@ -139,6 +173,8 @@ class Session:
     def prepare(self, model: Any) -> Any:
         """Wrap ``model`` for the recipe's first stage (prune/qat); a no-op otherwise.
 
+        For a first ``distill`` stage it returns a ``compress.distill.Distiller`` (student and
+        frozen teacher; ``fit`` uses the distillation loss, not the compiled one).
         Call it inside ``strategy.scope()`` when training under a ``tf.distribute`` strategy.
         Compile and ``fit`` the returned model with ``callbacks=[session.callback()]``.
         """
@@ -152,13 +188,14 @@ class Session:
         keras = _keras.keras
         baseline = keras.models.clone_model(model)
         baseline.set_weights(model.get_weights())
+        self._original, self._teacher_copy = baseline, None
         if not self.recipe.stages:
             self._live = _Live(stage=None, ctx=None, baseline=baseline,
                                started=time.perf_counter())
             return model
         cfg = self.recipe.stages[0]
         ctx = StageContext(steps_per_epoch=1, seed=self.recipe.seed)
-        stage = make_stage(cfg)
+        stage = make_stage(cfg, teacher=self._teacher() if cfg.kind == "distill" else None)
         prepared = stage.prepare(flatten_nested(model), ctx)
         self._live = _Live(stage=stage, ctx=ctx, baseline=baseline, started=time.perf_counter())
         return prepared

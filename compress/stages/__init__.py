@@ -22,8 +22,17 @@ class Stage(Protocol):
     def finalize(self, model: Any, ctx: Any) -> tuple[Any, dict]: ...
 
 
-def make_stage(config: Any) -> Stage:
-    """The stage object for a recipe stage config."""
+def make_stage(config: Any, *, teacher: Any = None) -> Stage:
+    """The stage object for a recipe stage config.
+
+    Args:
+        config: a stage config from ``compress.recipe``.
+        teacher: the original model; the ``distill`` stage needs it, others ignore it.
+    """
+    if config.kind == "distill":
+        from compress.stages.distill import Distill
+
+        return Distill(config, teacher=teacher)
     from compress.stages.finetune import Finetune
     from compress.stages.prune import Prune
     from compress.stages.qat import Qat

@@ -1,0 +1,432 @@
+"""Knowledge distillation: the ``Distiller`` training wrapper and the student builders.
+
+``Distiller`` wraps a student and a frozen teacher; ``fit`` trains the student on
+
+    alpha * CE(labels, student)
+    + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+    + sum_i weight_i * MSE(project_i(student feature_i), teacher feature_i)
+
+with the teacher run in inference mode (``training=False``). Models that end in a softmax
+are read before it: the Softmax layer's input when the softmax is a layer of its own, else
+log-probabilities (they differ from the logits by a per-row constant, which softmax ignores).
+``call`` returns the student's output, so ``evaluate`` / ``predict`` measure the student.
+For a QAT student the teacher's logits are clipped to the student's output-quantizer range
+(an int8 output cannot go beyond it; unreachable targets would only distort the rest).
+
+Students: ``scale_width`` derives one from the teacher's Functional/Sequential graph (every
+Conv/Dense layer's channels times ``width``, rounded to a multiple of 8, min 8; the classifier
+and depthwise layers unchanged; fresh weights); ``load_student`` loads a user's model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Sequence
+
+from compress import _keras
+from compress.errors import RecipeError, UnsupportedLayerError
+
+keras, tf = _keras.keras, _keras.tf
+
+#: Layer types whose output channels width scaling changes, and the config key holding them.
+WIDTH_KEYS = {"Conv1D": "filters", "Conv2D": "filters", "Conv3D": "filters",
+              "SeparableConv1D": "filters", "SeparableConv2D": "filters",
+              "Conv1DTranspose": "filters", "Conv2DTranspose": "filters",
+              "Conv3DTranspose": "filters", "Dense": "units"}
+
+
+# -- students ------------------------------------------------------------------------------
+
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels * width`` rounded to a multiple of 8 (min 8), never wider than ``channels``."""
+    scaled = max(8, int(math.floor(channels * width / 8 + 0.5)) * 8)
+    return min(scaled, channels)
+
+
+def scale_width(teacher: Any, width: float, *, name: str | None = None) -> Any:
+    """A fresh student with the teacher's topology and every Conv/Dense layer ``width`` times
+    as wide (the classifier producing the output and depthwise layers are kept).
+
+    Raises:
+        UnsupportedLayerError: a subclassed teacher, or a layer that does not accept the
+            scaled inputs (e.g. a ``Reshape`` with a hard-coded shape); the layer is named.
+    """
+    from compress.graph import _map_arguments, flatten_nested
+
+    graph = flatten_nested(teacher)
+    if not getattr(graph, "_is_graph_network", False):
+        raise UnsupportedLayerError(
+            f"cannot derive a width-scaled student from '{teacher.name}': it is a subclassed "
+            f"model. Received: {type(teacher).__name__}",
+            hint="rebuild it with the Functional API, or give the student as a model file or "
+                 "module:function (student: path/to/student.keras)")
+    keep = classifier_layers(graph)
+    new_layers: dict[int, Any] = {}
+    scaled: dict[str, tuple[int, int]] = {}
+
+    def rebuilt(layer: Any) -> Any:
+        if id(layer) not in new_layers:
+            config = layer.get_config()
+            key = WIDTH_KEYS.get(type(layer).__name__)
+            if key and layer.name not in keep and isinstance(config.get(key), int):
+                new = scaled_channels(config[key], width)
+                scaled[layer.name] = (config[key], new)
+                config[key] = new
+            try:
+                new_layers[id(layer)] = type(layer).from_config(config)
+            except Exception as exc:  # custom layers may not round-trip their config
+                raise _width_error(layer, width, exc) from None
+        return new_layers[id(layer)]
+
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype,
+                          name=t._keras_history.layer.name) for t in graph.inputs]
+    values: dict[str, Any] = {str(id(t)): v for t, v in zip(graph.inputs, inputs)}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            if node.is_input:
+                continue
+            args, kwargs = _map_arguments(node, values)
+            try:
+                outputs = rebuilt(node.layer)(*args, **kwargs)
+            except UnsupportedLayerError:
+                raise
+            except Exception as exc:  # shape errors surface as ValueError/TypeError/...
+                raise _width_error(node.layer, width, exc) from None
+            for t_id, value in zip(node.flat_output_ids, tf.nest.flatten(outputs)):
+                values[t_id] = value
+    outputs = [values[str(id(t))] for t in graph.outputs]
+    student = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0],
+                          name=name or f"{teacher.name}_w{width:g}")
+    student._edgecompress_scaled = scaled  # for the stage report
+    return student
+
+
+def _width_error(layer: Any, width: float, exc: Exception) -> UnsupportedLayerError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return UnsupportedLayerError(
+        f"cannot derive a width-{width:g} student: layer '{layer.name}' "
+        f"({type(layer).__name__}) does not accept the scaled channels: {first}. "
+        f"Received: width={width:g}",
+        hint="give the student as a model file or module:function "
+             "(student: path/to/student.keras), or choose width: 1")
+
+
+def classifier_layers(model: Any) -> set[str]:
+    """Names of the weight layers that produce the outputs (through weight-free layers)."""
+    keep: set[str] = set()
+    for tensor in model.outputs:
+        layer = tensor._keras_history.layer
+        while layer is not None:
+            if type(layer).__name__ in WIDTH_KEYS:
+                keep.add(layer.name)
+                break
+            inbound = layer._inbound_nodes[-1].input_tensors if layer._inbound_nodes else []
+            flat = tf.nest.flatten(inbound)
+            layer = flat[0]._keras_history.layer if len(flat) == 1 else None
+    return keep
+
+
+def load_student(spec: str) -> Any:
+    """A user's student from a model file or ``module:function`` (untrusted files refused)."""
+    from compress import models
+    from compress.graph import flatten_nested
+
+    model, _ = models.load_model(spec)
+    return flatten_nested(model)
+
+
+def check_compatible(student: Any, teacher: Any) -> None:
+    """Raise ``RecipeError`` unless student and teacher share input and output shapes."""
+    for what in ("inputs", "outputs"):
+        s_list, t_list = getattr(student, what, None), getattr(teacher, what, None)
+        if s_list is None or t_list is None:
+            continue  # subclassed and not yet called: checked on the first batch instead
+        if len(s_list) != 1 or len(t_list) != 1:
+            raise RecipeError(
+                f"distillation needs single-input, single-output models. Received: student "
+                f"with {len(s_list)} {what}, teacher with {len(t_list)} {what}")
+        s_shape, t_shape = tuple(s_list[0].shape[1:]), tuple(t_list[0].shape[1:])
+        if s_shape != t_shape:
+            raise RecipeError(
+                f"the student's {what[:-1]} shape differs from the teacher's. Received: "
+                f"student {what[:-1]} shape={s_shape}, teacher {what[:-1]} shape={t_shape}",
+                hint="the student must take the same inputs and predict the same classes")
+
+
+# -- reading a model before its softmax ----------------------------------------------------
+
+def _unwrapped(layer: Any) -> Any:
+    """The layer inside a prune / QAT wrapper (or the layer itself)."""
+    inner = getattr(layer, "layer", None)
+    return inner if isinstance(inner, keras.layers.Layer) else layer
+
+
+def _is_softmax_layer(layer: Any) -> bool:
+    """A Softmax layer or ``Activation("softmax")``, possibly inside a prune / QAT wrapper."""
+    inner = _unwrapped(layer)
+    if type(inner).__name__ == "Softmax":
+        return True
+    return type(inner).__name__ == "Activation" and _activation_name(inner) == "softmax"
+
+
+def _activation_name(layer: Any) -> str:
+    activation = getattr(layer, "activation", None)
+    # QAT replaces a layer's activation with a QuantizeAwareActivation holding the original.
+    activation = getattr(activation, "activation", activation)
+    return getattr(activation, "__name__", "") or ""
+
+
+def ends_in_softmax(model: Any) -> bool:
+    """True when the model outputs probabilities (a final softmax), through wrappers too."""
+    last = model.layers[-1]
+    while isinstance(last, keras.Model) and last.layers:
+        last = last.layers[-1]
+    return _is_softmax_layer(last) or _activation_name(_unwrapped(last)) == "softmax"
+
+
+def find_layer(model: Any, name: str, *, role: str) -> Any:
+    """The layer called ``name``, looking through prune / QAT wrappers (``quant_conv1``)."""
+    for layer in model.layers:
+        if layer.name == name or _unwrapped(layer).name == name:
+            return layer
+    names = [_unwrapped(layer).name for layer in model.layers]
+    close = difflib.get_close_matches(name, names, n=1)
+    raise RecipeError(f"features: the {role} has no layer '{name}'. Received: {role}={name!r}",
+                      hint=(f"did you mean '{close[0]}'? " if close else "")
+                      + f"{role} layers: {', '.join(names[:30])}")
+
+
+class _Probe:
+    """Calls a model once and returns ``(pre-softmax values, [feature outputs])``."""
+
+    def __init__(self, model: Any, feature_layers: Sequence[str], *, role: str) -> None:
+        self.model = model
+        self.log_probs = False
+        graph = getattr(model, "_is_graph_network", False)
+        head = model.outputs[0] if graph else None
+        if ends_in_softmax(model):
+            last = model.layers[-1]
+            if graph and _is_softmax_layer(last) and not isinstance(last.input, list):
+                head = last.input  # the logits feeding a separate Softmax layer
+            else:
+                self.log_probs = True  # softmax fused into the last layer's activation
+        if feature_layers and not graph:
+            raise UnsupportedLayerError(
+                f"feature distillation needs a Functional or Sequential {role}. Received: "
+                f"{type(model).__name__} (subclassed)",
+                hint="drop features: or rebuild the model with the Functional API")
+        features = [find_layer(model, n, role=role).output for n in feature_layers]
+        self.output_range = None if self.log_probs or head is None else _output_range(head)
+        if graph and (head is not model.outputs[0] or features):
+            self.fn = keras.Model(model.inputs, [head, *features], name=f"{role}_probe")
+        else:
+            self.fn = None
+
+    def __call__(self, x: Any, *, training: bool) -> tuple[Any, list]:
+        if self.fn is None:
+            out, features = self.model(x, training=training), []
+        else:
+            values = self.fn(x, training=training)
+            if not isinstance(values, (list, tuple)):  # no features: one output
+                values = [values]
+            out, features = values[0], list(values[1:])
+        if self.log_probs:
+            out = tf.math.log(tf.clip_by_value(tf.cast(out, tf.float32), 1e-12, 1.0))
+        return tf.cast(out, tf.float32), features
+
+
+def _output_range(head: Any) -> tuple[Any, Any] | None:
+    """The (min, max) variables of QAT's fake-quantizer on the layer producing ``head``.
+
+    tfmot's output quantizer clips to a range that starts at [-6, 6] and follows the batch
+    extremes slowly (EMA): an int8 student cannot produce logits outside it.
+    """
+    layer = getattr(head, "_keras_history", None)
+    layer = getattr(layer, "layer", None)
+    found = {}
+    for var in getattr(layer, "weights", []):
+        for end in ("post_activation_min", "post_activation_max"):
+            if var.name.split(":")[0].endswith(end):
+                found[end] = var
+    if len(found) == 2:
+        return found["post_activation_min"], found["post_activation_max"]
+    return None
+
+
+# -- the training wrapper --------------------------------------------------------------------
+
+class Distiller(keras.Model):
+    """Trains ``student`` against a frozen ``teacher``; ``call`` returns the student's output.
+
+    Compile it like any model (``compile(optimizer=..., metrics=["accuracy"])``); the loss
+    given to ``compile`` is not used: the distillation loss above is. ``fit`` logs ``loss``,
+    ``student_loss`` (label CE), ``distillation_loss`` (T^2 * KL), ``feature_loss`` (when
+    ``features``) and the compiled metrics, measured on the student.
+
+    Args:
+        student: the model being trained (may carry prune / QAT wrappers).
+        teacher: the reference model; frozen here (``trainable = False``: pass a copy if that
+            matters), never trained, always run with ``training=False``.
+        temperature: T > 0.
+        alpha: weight of the label loss, in [0, 1].
+        features: ``(teacher_layer, student_layer, weight)`` triples (names; wrappers
+            are looked through); a learned 1x1 projection maps the student's channels to
+            the teacher's when they differ.
+    """
+
+    def __init__(self, student: Any, teacher: Any, *, temperature: float = 4.0,
+                 alpha: float = 0.1, features: Sequence[tuple[str, str, float]] = (),
+                 name: str = "distiller") -> None:
+        super().__init__(name=name)
+        if not temperature > 0:
+            raise RecipeError(f"temperature must be > 0. Received: temperature={temperature}")
+        if not 0.0 <= alpha <= 1.0:
+            raise RecipeError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
+        check_compatible(student, teacher)
+        teacher.trainable = False
+        self.student, self.teacher = student, teacher
+        self.temperature, self.alpha = float(temperature), float(alpha)
+        self.feature_pairs = [(str(t), str(s), float(w)) for t, s, w in features]
+        self._student_probe = _Probe(student, [s for _, s, _ in self.feature_pairs],
+                                     role="student")
+        self._teacher_probe = _Probe(teacher, [t for t, _, _ in self.feature_pairs],
+                                     role="teacher")
+        self.projections = self._make_projections()
+        names = ["loss", "student_loss", "distillation_loss"]
+        if self.feature_pairs:
+            names.append("feature_loss")
+        self._kd_trackers = [keras.metrics.Mean(name=n) for n in names]
+
+    def _make_projections(self) -> list:
+        out = []
+        s_fn, t_fn = self._student_probe.fn, self._teacher_probe.fn
+        for i, (t_name, s_name, _) in enumerate(self.feature_pairs):
+            s_shape = tuple(s_fn.outputs[i + 1].shape[1:])
+            t_shape = tuple(t_fn.outputs[i + 1].shape[1:])
+            if s_shape[:-1] != t_shape[:-1]:
+                raise UnsupportedLayerError(
+                    f"features[{i}]: layer outputs differ in more than channels. Received: "
+                    f"teacher '{t_name}' shape={t_shape}, student '{s_name}' shape={s_shape}",
+                    hint="pair layers with the same spatial size (a 1x1 projection maps "
+                         "channels only)")
+            out.append(None if s_shape == t_shape else keras.layers.Dense(
+                t_shape[-1], use_bias=False, name=f"projection_{i}_{s_name}"))
+        return out
+
+    @property
+    def metrics(self) -> list:
+        out = list(self._kd_trackers)
+        if getattr(self, "compiled_metrics", None) is not None:
+            out += self.compiled_metrics.metrics
+        return out
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return self.student(inputs, training=training)
+
+    def _kd_losses(self, x: Any, y: Any, sample_weight: Any, *, training: bool) -> tuple[dict, Any]:
+        t_logits, t_feats = self._teacher_probe(x, training=False)
+        s_logits, s_feats = self._student_probe(x, training=training)
+        if self._student_probe.output_range is not None:
+            # A QAT student's logits are clipped to its output quantizer's range; targets
+            # outside it are unreachable and their gradients only distort the in-range logits.
+            lo, hi = self._student_probe.output_range
+            t_logits = tf.clip_by_value(t_logits, tf.cast(lo, tf.float32),
+                                        tf.cast(hi, tf.float32))
+        t_logits = tf.stop_gradient(t_logits)
+        temp = self.temperature
+        y = tf.convert_to_tensor(y)
+        if y.shape.rank == s_logits.shape.rank and y.shape[-1] == s_logits.shape[-1] \
+                and y.shape[-1] != 1:
+            ce = keras.losses.categorical_crossentropy(y, s_logits, from_logits=True)
+        else:
+            ce = keras.losses.sparse_categorical_crossentropy(y, s_logits, from_logits=True)
+        t_log = tf.nn.log_softmax(t_logits / temp)
+        s_log = tf.nn.log_softmax(s_logits / temp)
+        kl = tf.reduce_sum(tf.exp(t_log) * (t_log - s_log), axis=-1) * temp ** 2
+        losses = {"student_loss": _mean(ce, sample_weight),
+                  "distillation_loss": _mean(kl, sample_weight)}
+        total = self.alpha * losses["student_loss"] + (1 - self.alpha) * losses["distillation_loss"]
+        if self.feature_pairs:
+            feature = tf.constant(0.0)
+            for (_, _, weight), proj, s_f, t_f in zip(self.feature_pairs, self.projections,
+                                                     s_feats, t_feats):
+                s_f = tf.cast(s_f, tf.float32)
+                if proj is not None:
+                    s_f = proj(s_f)
+                diff = tf.square(s_f - tf.stop_gradient(tf.cast(t_f, tf.float32)))
+                feature += weight * tf.reduce_mean(diff)
+            losses["feature_loss"] = feature
+            total += feature
+        if self.student.losses:
+            total += tf.add_n(self.student.losses)
+        losses["loss"] = total
+        return losses, s_logits
+
+    def _kd_variables(self) -> list:
+        out, seen = [], set()
+        for var in self.student.trainable_variables + [
+                v for p in self.projections if p is not None for v in p.trainable_variables]:
+            if id(var) not in seen:
+                seen.add(id(var))
+                out.append(var)
+        return out
+
+    def train_step(self, data: Any) -> dict:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            losses, s_logits = self._kd_losses(x, y, sample_weight, training=True)
+            # Gradients are summed over replicas under tf.distribute: average them.
+            scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self._kd_variables()
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._kd_update_metrics(losses, y, s_logits, sample_weight)
+
+    def test_step(self, data: Any) -> dict:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        losses, s_logits = self._kd_losses(x, y, sample_weight, training=False)
+        return self._kd_update_metrics(losses, y, s_logits, sample_weight)
+
+    def _kd_update_metrics(self, losses: dict, y: Any, s_logits: Any, sample_weight: Any) -> dict:
+        for tracker in self._kd_trackers:
+            tracker.update_state(losses[tracker.name])
+        if getattr(self, "compiled_metrics", None) is not None:
+            self.compiled_metrics.update_state(y, s_logits, sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+    def describe(self) -> dict:
+        """What the report records about the distillation setting."""
+        return {"temperature": self.temperature, "alpha": self.alpha,
+                "teacher": self.teacher.name,
+                "teacher_output": "log-probabilities" if self._teacher_probe.log_probs
+                else "logits",
+                "student_output": "log-probabilities" if self._student_probe.log_probs
+                else "logits",
+                "teacher_clipped_to_student_output_range":
+                    self._student_probe.output_range is not None,
+                "features": [{"teacher": t, "student": s, "weight": w,
+                              "projection": p is not None}
+                             for (t, s, w), p in zip(self.feature_pairs, self.projections)]}
+
+
+def _mean(values: Any, sample_weight: Any) -> Any:
+    values = tf.cast(values, tf.float32)
+    if sample_weight is None:
+        return tf.reduce_mean(values)
+    weight = tf.cast(tf.reshape(sample_weight, tf.shape(values)), tf.float32)
+    return tf.reduce_sum(values * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
+
+
+def float32_macs(model: Any) -> int | None:
+    """MACs per image of ``model`` converted to float32 TFLite (None if it cannot convert)."""
+    from compress import export
+    from compress.errors import ConversionError
+    from compress.recipe import TargetSpec
+    from targets.tflite_graph import read_model
+
+    try:
+        blob = export.convert(model, TargetSpec("float32"))
+    except ConversionError:
+        return None
+    return int(read_model(blob).macs()["total"])

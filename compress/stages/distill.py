@@ -1,0 +1,123 @@
+"""Knowledge distillation from the original model (the teacher) into a student.
+
+Recipe::
+
+    stages:
+      - kind: distill
+        student: {width: 0.5}      # or: self | path/to/student.keras | module:function
+        temperature: 4             # T > 0
+        alpha: 0.1                 # alpha * CE + (1 - alpha) * T^2 * KL
+        epochs: 5                  # default: 5 for a new student, 0 for self
+        features: [{teacher: conv2, student: conv2, weight: 1.0}]   # optional, MSE
+      - kind: prune
+        final_sparsity: 0.75
+      - kind: qat
+
+The teacher is always the model the session started from (before any stage), run with
+``training=False``. What the stage does depends on the student:
+
+* ``self``: the stage's own ``epochs`` (default 0) fine-tune the current model with the
+  distillation loss; with ``later_stages: true`` (default) every later training stage
+  (``prune``, ``qat``, ``finetune``) also fine-tunes with it instead of labels alone, so
+  ``[distill(self), prune, qat]`` is "prune and QAT with distillation".
+* ``{width: w}``: a new student with the teacher's topology, every Conv/Dense layer's
+  channels times ``w`` (multiples of 8, min 8; classifier and depthwise layers kept), fresh
+  weights, trained for ``epochs`` (learning rate 1e-3 unless ``learning_rate``). It replaces
+  the model: later stages prune / quantize / export the student, distilling too while
+  ``later_stages`` is true.
+* a path or ``module:function``: the same with the user's own student.
+
+During ``qat`` the teacher's logits are clipped to the student's output-quantizer range (what
+an int8 output can represent); without that the distillation term fights the clipping and
+costs accuracy (measured: ``benchmarks/results/distill.md``).
+
+The stage report records the student, teacher and student parameters and MACs (of a float32
+TFLite conversion), the scaled layers and the loss curve (``history``: ``loss``,
+``student_loss``, ``distillation_loss``, ``accuracy``). Later stages that distil record the
+setting under ``distillation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from compress import _keras
+from compress.distill import Distiller, float32_macs, load_student, scale_width
+from compress.errors import CompressError
+from compress.recipe import DistillStage, WidthStudent
+from compress.stages.base import StageContext
+
+
+class Distill:
+    """Builds the student, wraps it with its teacher in a ``Distiller``; unwraps at the end."""
+
+    def __init__(self, config: DistillStage, *, teacher: Any = None) -> None:
+        if teacher is None:
+            raise CompressError("the distill stage needs the original model as its teacher",
+                                hint="internal error: please report it with --debug")
+        self.config = config
+        self.teacher = teacher
+        self.scaled: dict[str, tuple[int, int]] = {}
+
+    def prepare(self, model: Any, ctx: StageContext) -> Any:
+        cfg = self.config
+        student = model
+        if isinstance(cfg.student, WidthStudent):
+            _keras.set_seed(ctx.seed)  # the fresh weights depend on the recipe's seed only
+            student = scale_width(self.teacher, cfg.student.width)
+            self.scaled = getattr(student, "_edgecompress_scaled", {})
+        elif cfg.new_student:
+            _keras.set_seed(ctx.seed)
+            student = load_student(cfg.student)
+        return wrap(student, self.teacher, cfg)
+
+    def callbacks(self, ctx: StageContext) -> list:
+        return []
+
+    def hooks_ran(self, model: Any) -> bool:
+        return True
+
+    def finalize(self, model: Any, ctx: StageContext) -> tuple[Any, dict]:
+        from compress import models
+
+        distiller = model if isinstance(model, Distiller) else None
+        student = distiller.student if distiller is not None else model
+        cfg = self.config
+        details = {
+            "student": describe_student(cfg.student),
+            "teacher_params": models.count_params(self.teacher),
+            "student_params": models.count_params(student),
+            "teacher_macs": float32_macs(self.teacher),
+            "student_macs": float32_macs(student),
+            "later_stages": cfg.later_stages,
+        }
+        if self.scaled:
+            details["scaled_layers"] = {k: list(v) for k, v in self.scaled.items()}
+        if distiller is not None:
+            details.update(distiller.describe())
+        return student, details
+
+
+def describe_student(student: Any) -> str:
+    if isinstance(student, WidthStudent):
+        return f"width={student.width:g}"
+    return str(student)
+
+
+def wrap(student: Any, teacher: Any, cfg: DistillStage) -> Distiller:
+    """The ``Distiller`` for ``student`` with the stage's loss settings."""
+    return Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
+                     features=[(f.teacher, f.student, f.weight) for f in cfg.features])
+
+
+def active_distillation(previous: Sequence[Any]) -> DistillStage | None:
+    """The distill stage whose loss later stages use (``later_stages: true``), if any."""
+    for cfg in previous:
+        if cfg.kind == "distill" and cfg.later_stages:
+            return cfg
+    return None
+
+
+def unwrap(model: Any) -> Any:
+    """The student inside a ``Distiller`` (or ``model`` itself)."""
+    return model.student if isinstance(model, Distiller) else model
