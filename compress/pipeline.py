@@ -89,7 +89,7 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         data_out = write_outputs(tmp, recipe=recipe, dataset=dataset, baseline=baseline,
                                  trained=trained, representative=representative,
                                  progress=progress, timings=timings, t_start=t_start,
-                                 dataset_info={"spec": _data_spec(data), "data_dir": data_dir})
+                                 dataset_info={"spec": data_spec(data), "data_dir": data_dir})
     progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
     return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
 
@@ -217,7 +217,7 @@ def _export_one(spec: Any, trained: Any, representative: Any, dataset: Any, tmp:
         eval_seconds=eval_s, bench_seconds=bench_s)
 
 
-def _data_spec(data: Any) -> str:
+def data_spec(data: Any) -> str:
     """The data spec as given (files as absolute paths), so the run can reload its data."""
     if not isinstance(data, (str, Path)):
         return getattr(data, "name", type(data).__name__)

@@ -224,7 +224,7 @@ class Session:
         from compress import _keras, evaluate
         from compress.models import ModelSource
         from compress.output import check_output_dir, staged_output
-        from compress.pipeline import RunResult, measure_baseline, write_outputs
+        from compress.pipeline import RunResult, data_spec, measure_baseline, write_outputs
 
         live = self._live
         if live is None:
@@ -265,7 +265,9 @@ class Session:
             timings["baseline_s"] = time.perf_counter() - t0
             report = write_outputs(tmp, recipe=self.recipe, dataset=dataset, baseline=baseline,
                                    trained=trained, representative=representative,
-                                   progress=self.progress, timings=timings, t_start=t_start)
+                                   progress=self.progress, timings=timings, t_start=t_start,
+                                   dataset_info={"spec": data_spec(
+                                       data if data is not None else self.data)})
         return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model)
 
 
