@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from compress.errors import RecipeError
+from targets.errors import check_known_keys
 
 RECIPE_VERSION = 1
 
@@ -33,14 +34,7 @@ def _fail(path: str, message: str, *, hint: str | None = None) -> RecipeError:
 
 
 def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
-    if not isinstance(data, Mapping):
-        raise _fail(path, f"expected a mapping. Received: {data!r}")
-    for key in data:
-        if not isinstance(key, str) or key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
-            where = f"{path}.{key}" if path else str(key)
-            raise RecipeError(f"{where}: unknown key '{key}'", hint=hint)
+    check_known_keys(data, allowed, path, error=RecipeError)
 
 
 def _number(value: Any, path: str, *, integer: bool = False) -> float | int:

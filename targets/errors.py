@@ -62,7 +62,29 @@ class OutputError(CompressError):
     """The output folder cannot be written (exists, locked, ...)."""
 
 
+def check_known_keys(data, allowed: tuple[str, ...], path: str, *,
+                     error: type[CompressError]) -> None:
+    """Raise ``error`` for a non-mapping or for the first key not in ``allowed``.
+
+    The message names the key's path (``stages[1].final_sparsty``) and the hint suggests the
+    likely key. Shared by the recipe and device-profile loaders.
+    """
+    import difflib
+    from collections.abc import Mapping
+
+    if not isinstance(data, Mapping):
+        where = f"{path}: " if path else ""
+        raise error(f"{where}expected a mapping. Received: {data!r}")
+    for key in data:
+        if not isinstance(key, str) or key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
+            where = f"{path}.{key}" if path else str(key)
+            raise error(f"{where}: unknown key '{key}'", hint=hint)
+
+
 __all__ = [
+    "check_known_keys",
     "CompressError",
     "RecipeError",
     "ModelLoadError",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from targets.errors import TargetError
+from targets.errors import TargetError, check_known_keys
 
 PROFILE_SCHEMA = "edgecompress.profile/1"
 
@@ -66,14 +66,7 @@ def _fail(path: str, message: str, *, hint: str | None = None) -> TargetError:
 
 def _check_keys(data: Any, allowed: tuple[str, ...], path: str, *,
                 optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise _fail(path, f"expected a mapping. Received: {data!r}")
-    for key in data:
-        if not isinstance(key, str) or key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(allowed)}"
-            where = f"{path}.{key}" if path else str(key)
-            raise TargetError(f"{where}: unknown key '{key}'", hint=hint)
+    check_known_keys(data, allowed, path, error=TargetError)
     missing = [k for k in allowed if k not in data and k not in optional]
     if missing:
         raise _fail(path, f"missing required key '{missing[0]}'",
