@@ -1,5 +1,6 @@
 """Public home of the exception tree (defined in ``targets.errors``; see there why)."""
 
+from targets import errors as _tree
 from targets.errors import (  # noqa: F401
     BenchmarkError,
     CompressError,
@@ -12,14 +13,4 @@ from targets.errors import (  # noqa: F401
     UnsupportedLayerError,
 )
 
-__all__ = [
-    "CompressError",
-    "RecipeError",
-    "ModelLoadError",
-    "UnsupportedLayerError",
-    "DataError",
-    "ConversionError",
-    "TargetError",
-    "BenchmarkError",
-    "OutputError",
-]
+__all__ = [name for name in _tree.__all__ if name != "check_known_keys"]
