@@ -275,8 +275,8 @@ class Distiller(keras.Model):
             the teacher's when they differ.
     """
 
-    def __init__(self, student: Any, teacher: Any, *, temperature: float = 4.0,
-                 alpha: float = 0.1, features: Sequence[tuple[str, str, float]] = (),
+    def __init__(self, student: Any, teacher: Any, *, temperature: float = 2.0,
+                 alpha: float = 0.5, features: Sequence[tuple[str, str, float]] = (),
                  name: str = "distiller") -> None:
         super().__init__(name=name)
         if not temperature > 0:

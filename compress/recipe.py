@@ -319,8 +319,8 @@ class DistillStage:
 
     kind: str = "distill"
     student: str | WidthStudent = "self"
-    temperature: float = 4.0
-    alpha: float = 0.1
+    temperature: float = 2.0
+    alpha: float = 0.5
     epochs: int | None = None
     learning_rate: float | None = None
     later_stages: bool = True

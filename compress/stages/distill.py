@@ -5,8 +5,8 @@ Recipe::
     stages:
       - kind: distill
         student: {width: 0.5}      # or: self | path/to/student.keras | module:function
-        temperature: 4             # T > 0
-        alpha: 0.1                 # alpha * CE + (1 - alpha) * T^2 * KL
+        temperature: 2             # T > 0
+        alpha: 0.5                 # alpha * CE + (1 - alpha) * T^2 * KL
         epochs: 5                  # default: 5 for a new student, 0 for self
         features: [{teacher: conv2, student: conv2, weight: 1.0}]   # optional, MSE
       - kind: prune
@@ -22,7 +22,8 @@ The teacher is always the model the session started from (before any stage), run
   ``[distill(self), prune, qat]`` is "prune and QAT with distillation".
 * ``{width: w}``: a new student with the teacher's topology, every Conv/Dense layer's
   channels times ``w`` (multiples of 8, min 8; classifier and depthwise layers kept), fresh
-  weights, trained for ``epochs`` (learning rate 1e-3 unless ``learning_rate``). It replaces
+  weights, trained for ``epochs`` (learning rate 1e-3 unless ``learning_rate``, cosine-decayed
+  per epoch). It replaces
   the model: later stages prune / quantize / export the student, distilling too while
   ``later_stages`` is true.
 * a path or ``module:function``: the same with the user's own student.
@@ -72,7 +73,10 @@ class Distill:
         return wrap(student, self.teacher, cfg)
 
     def callbacks(self, ctx: StageContext) -> list:
-        return []
+        """A new student (trained from scratch) gets a per-epoch cosine learning-rate decay."""
+        if not self.config.new_student or self.config.epochs < 2:
+            return []
+        return [cosine_decay(self.config.epochs)]
 
     def hooks_ran(self, model: Any) -> bool:
         return True
@@ -83,12 +87,14 @@ class Distill:
         distiller = model if isinstance(model, Distiller) else None
         student = distiller.student if distiller is not None else model
         cfg = self.config
+        teacher_macs = float32_macs(self.teacher)
         details = {
             "student": describe_student(cfg.student),
             "teacher_params": models.count_params(self.teacher),
             "student_params": models.count_params(student),
-            "teacher_macs": float32_macs(self.teacher),
-            "student_macs": float32_macs(student),
+            "teacher_macs": teacher_macs,
+            # MACs follow the shapes, which `self` shares with the teacher (zeros included).
+            "student_macs": float32_macs(student) if cfg.new_student else teacher_macs,
             "later_stages": cfg.later_stages,
         }
         if self.scaled:
@@ -96,6 +102,26 @@ class Distill:
         if distiller is not None:
             details.update(distiller.describe())
         return student, details
+
+
+def cosine_decay(epochs: int) -> Any:
+    """Scales the compiled learning rate by ``0.5 * (1 + cos(pi * epoch / epochs))``."""
+    import math
+
+    keras = _keras.keras
+
+    class CosineDecay(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.base = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            factor = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+            keras.backend.set_value(self.model.optimizer.learning_rate, self.base * factor)
+
+        def on_train_end(self, logs=None):
+            keras.backend.set_value(self.model.optimizer.learning_rate, self.base)
+
+    return CosineDecay()
 
 
 def describe_student(student: Any) -> str:

@@ -246,6 +246,28 @@ def test_feature_distillation_projects_channels():
     assert same.describe()["features"][0]["projection"] is False
 
 
+def test_new_students_get_a_cosine_learning_rate_decay():
+    from compress.stages.base import StageContext
+    from compress.stages.distill import Distill
+
+    ctx = StageContext(steps_per_epoch=1)
+    teacher = _cnn(name="t")
+    assert Distill(DistillStage(), teacher=teacher).callbacks(ctx) == []
+    (decay,) = Distill(DistillStage(student=WidthStudent(0.5), epochs=4),
+                       teacher=teacher).callbacks(ctx)
+    model = _cnn(8, name="s")
+    model.compile(optimizer=_keras().optimizers.Adam(1e-3), loss="mse")
+    decay.set_model(model)
+    decay.on_train_begin()
+    rates = []
+    for epoch in range(4):
+        decay.on_epoch_begin(epoch)
+        rates.append(float(model.optimizer.learning_rate.numpy()))
+    np.testing.assert_allclose(rates, [1e-3, 8.5355e-4, 5e-4, 1.4645e-4], rtol=1e-4)
+    decay.on_train_end()
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+
+
 # -- through the session ---------------------------------------------------------------------
 
 def test_student_self_distils_during_prune_and_reaches_target_sparsity():
@@ -259,7 +281,7 @@ def test_student_self_distils_during_prune_and_reaches_target_sparsity():
     assert prune.details["measured_sparsity"] == pytest.approx(0.75, abs=0.01)
     kernel = trained.float_model.get_layer("fc1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.75, abs=0.01)
-    assert prune.details["distillation"]["temperature"] == 4.0
+    assert prune.details["distillation"]["temperature"] == 2.0
     assert len(prune.history["distillation_loss"]) == 2
     assert not any(type(layer).__name__ == "Distiller" for layer in trained.float_model.layers)
 
@@ -310,7 +332,7 @@ def test_width_student_exports_through_compress_model(tmp_path, small_data, tiny
                             out_dir=tmp_path / "out").report
     distill = report["stages"][0]
     assert distill["student_params"] < distill["teacher_params"]
-    assert report["stages"][1]["distillation"]["alpha"] == 0.1
+    assert report["stages"][1]["distillation"]["alpha"] == 0.5
     int8 = next(a for a in report["artifacts"] if a["target"] == "int8")
     assert int8["sparsity"] == pytest.approx(0.5, abs=0.02) and int8["accuracy"] > 0.3
 
