@@ -8,9 +8,10 @@ exists, else trains one for ``--teacher-epochs``). Two comparisons, same epochs 
    and learning rate, without the teacher's soft targets); float accuracy on the test split,
    over ``--seeds``. Target: distilled better by >= 0.3 pp on the mean.
 2. **prune 75 % + QAT + int8**: ``[prune, qat]`` vs ``[distill {student: self}, prune, qat]``
-   through ``compress_model`` (the int8 artifact's accuracy, measured with LiteRT). Target: the
-   distilled artifact's accuracy loss vs the baseline is at most half the other's, or both
-   within 0.3 pp of the baseline.
+   (distilling during prune, the default ``later_stages``) and the same with ``later_stages:
+   true`` (during QAT too), through ``compress_model`` (the int8 artifact's accuracy, measured
+   with LiteRT). Target: the distilled artifact's accuracy loss vs the baseline is at most half
+   the other's, or both within 0.3 pp of the baseline.
 
 Results go to ``benchmarks/results/distill.json`` and ``distill.md`` (rewritten after each
 run, so an interrupted benchmark keeps what it measured).
@@ -47,6 +48,10 @@ def main() -> int:
     parser.add_argument("--prune-lr", type=float, default=5e-4)
     parser.add_argument("--qat-epochs", type=int, default=1)
     parser.add_argument("--sparsity", type=float, default=0.75)
+    parser.add_argument("--prune-seeds", default="0,1,2",
+                        help="comma-separated seeds (prune comparison)")
+    parser.add_argument("--kd-in-qat", action="store_true",
+                        help="also run `later_stages: true` (distilling during QAT too)")
     parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--teacher", default=None, help="a trained teacher .keras to reuse")
     parser.add_argument("--only", choices=("width", "prune"), default=None)
@@ -160,33 +165,48 @@ def prune_comparison(args, teacher_path: Path, data, out: Path, progress, result
     later = [{"kind": "prune", "final_sparsity": args.sparsity, "schedule": "polynomial",
               "epochs": args.prune_epochs, "learning_rate": args.prune_lr},
              {"kind": "qat", "epochs": args.qat_epochs}]
+    kd = {"kind": "distill", "student": "self", "temperature": args.temperature,
+          "alpha": args.alpha}
     recipes = {
         "plain": later,
-        "distilled": [{"kind": "distill", "student": "self", "temperature": args.temperature,
-                       "alpha": args.alpha}] + later,
+        "distilled": [kd] + later,  # default later_stages: distil during prune, plain QAT
+        "distilled_incl_qat": [{**kd, "later_stages": True}] + later,
     }
-    runs: dict[str, dict] = {}
+    if not args.kd_in_qat:
+        del recipes["distilled_incl_qat"]
+    seeds = [int(x) for x in args.prune_seeds.split(",")]
+    runs: dict[str, list] = {name: [] for name in recipes}
     settings = {k: getattr(args, k) for k in ("sparsity", "prune_epochs", "prune_lr",
-                                               "qat_epochs", "temperature", "alpha")}
+                                               "qat_epochs", "temperature", "alpha",
+                                               "prune_seeds")}
     results["prune"] = {"settings": settings, "runs": runs}
-    for name, stages in recipes.items():
-        recipe = {"name": f"prune{int(100 * args.sparsity)}-qat-int8-{name}", "stages": stages,
-                  "targets": ["float32", "int8"], "benchmark": {"warmup": 2, "runs": 20}}
-        progress.info(f"prune {args.sparsity:.0%} + qat + int8: {name}")
-        report = compress_model(str(teacher_path), recipe, data=data, out_dir=out / name,
-                                overwrite=True, progress=progress).report
-        arts = {a["target"]: a for a in report["artifacts"]}
-        art = arts["int8"]
-        base = report["baseline"]["accuracy"]
-        runs[name] = {"baseline_accuracy": base, "int8_accuracy": art["accuracy"],
-                      "pruned_float32_accuracy": arts["float32"]["accuracy"],
-                      "loss_pp": 100 * (base - art["accuracy"]), "sparsity": art["sparsity"],
-                      "stage_seconds": {s["kind"]: s["seconds"] for s in report["stages"]},
-                      "history": {s["kind"]: s.get("history", {}) for s in report["stages"]}}
-        _write(results)
-    plain, kd = runs["plain"]["loss_pp"], runs["distilled"]["loss_pp"]
-    met = kd <= plain / 2 or (abs(kd) <= 0.3 and abs(plain) <= 0.3)
-    return {"settings": settings, "runs": runs, "met": met}
+    for seed in seeds:
+        for name, stages in recipes.items():
+            recipe = {"name": f"prune{int(100 * args.sparsity)}-qat-int8-{name}", "seed": seed,
+                      "stages": stages, "targets": ["float32", "int8"],
+                      "benchmark": {"warmup": 2, "runs": 20}}
+            progress.info(f"prune {args.sparsity:.0%} + qat + int8: {name}, seed {seed}")
+            report = compress_model(str(teacher_path), recipe, data=data,
+                                    out_dir=out / f"{name}-s{seed}", overwrite=True,
+                                    progress=progress).report
+            arts = {a["target"]: a for a in report["artifacts"]}
+            art = arts["int8"]
+            base = report["baseline"]["accuracy"]
+            runs[name].append({
+                "seed": seed, "baseline_accuracy": base, "int8_accuracy": art["accuracy"],
+                "pruned_float32_accuracy": arts["float32"]["accuracy"],
+                "loss_pp": 100 * (base - art["accuracy"]), "sparsity": art["sparsity"],
+                "stage_seconds": {s["kind"]: s["seconds"] for s in report["stages"]},
+                "history": {s["kind"]: s.get("history", {}) for s in report["stages"]}})
+            _write(results)
+    summary = {name: {"mean_loss_pp": statistics.mean(r["loss_pp"] for r in rs),
+                      "mean_int8_accuracy": statistics.mean(r["int8_accuracy"] for r in rs),
+                      "mean_pruned_float32_accuracy": statistics.mean(
+                          r["pruned_float32_accuracy"] for r in rs)}
+               for name, rs in runs.items()}
+    plain, distilled = summary["plain"]["mean_loss_pp"], summary["distilled"]["mean_loss_pp"]
+    met = distilled <= plain / 2 or (abs(distilled) <= 0.3 and abs(plain) <= 0.3)
+    return {"settings": settings, "runs": runs, "summary": summary, "met": met}
 
 
 def _write(results: dict) -> None:
@@ -222,21 +242,31 @@ def render(results: dict) -> str:
     prune = results.get("prune")
     if prune and prune.get("met") is not None:
         s = prune["settings"]
+        seeds = prune["runs"]["plain"]
         lines += [
             f"**Prune {100 * s['sparsity']:.0f} % ({s['prune_epochs']} epochs, lr "
             f"{s['prune_lr']:g}) + QAT ({s['qat_epochs']} epoch) + int8**, T="
-            f"{s['temperature']:g}, alpha={s['alpha']:g}; accuracy of the artifacts (LiteRT):",
-            "",
-            "| recipe | baseline | pruned float32 | int8 | int8 loss vs baseline | "
+            f"{s['temperature']:g}, alpha={s['alpha']:g}, seeds {s['prune_seeds']}; accuracy "
+            "of the artifacts (LiteRT), baseline "
+            f"{100 * seeds[0]['baseline_accuracy']:.2f} %:", "",
+            "| recipe | seed | pruned float32 | int8 | int8 loss vs baseline | "
             "sparsity (measured) |", "|---|---:|---:|---:|---:|---:|"]
-        for name, label in (("plain", "prune + qat"), ("distilled", "distill self + prune + qat")):
-            r = prune["runs"][name]
-            lines.append(f"| {label} | {100 * r['baseline_accuracy']:.2f} % | "
-                         f"{100 * r['pruned_float32_accuracy']:.2f} % | "
-                         f"{100 * r['int8_accuracy']:.2f} % | {r['loss_pp']:.2f} pp | "
-                         f"{100 * r['sparsity']:.1f} % |")
-        lines += ["", "Target (distilled loss <= half the plain loss, or both within 0.3 pp): "
-                      f"{'met' if prune['met'] else 'not met'}.", ""]
+        for name, label in (("plain", "prune + qat"),
+                            ("distilled", "distill self + prune + qat (default: KD in prune)"),
+                            ("distilled_incl_qat", "same, `later_stages: true` (KD in QAT too)")):
+            for r in prune["runs"].get(name, []):
+                lines.append(f"| {label} | {r['seed']} | "
+                             f"{100 * r['pruned_float32_accuracy']:.2f} % | "
+                             f"{100 * r['int8_accuracy']:.2f} % | {r['loss_pp']:.2f} pp | "
+                             f"{100 * r['sparsity']:.1f} % |")
+            sm = prune["summary"].get(name)
+            if sm:
+                lines.append(f"| **{label}: mean** | | "
+                             f"{100 * sm['mean_pruned_float32_accuracy']:.2f} % | "
+                             f"{100 * sm['mean_int8_accuracy']:.2f} % | "
+                             f"**{sm['mean_loss_pp']:.2f} pp** | |")
+        lines += ["", "Target (distilled mean loss <= half the plain mean loss, or both within "
+                      f"0.3 pp): {'met' if prune['met'] else 'not met'}.", ""]
     elif prune:
         lines += ["Prune comparison: incomplete (see distill.json).", ""]
     return "\n".join(lines)

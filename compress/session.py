@@ -154,7 +154,7 @@ class Session:
             return None
         from compress.stages.distill import active_distillation, wrap
 
-        kd = active_distillation(self.recipe.stages[:index])
+        kd = active_distillation(self.recipe.stages[:index], cfg.kind)
         if kd is None:
             return None
         teacher = self._teacher()

@@ -17,20 +17,21 @@ The teacher is always the model the session started from (before any stage), run
 ``training=False``. What the stage does depends on the student:
 
 * ``self``: the stage's own ``epochs`` (default 0) fine-tune the current model with the
-  distillation loss; with ``later_stages: true`` (default) every later training stage
-  (``prune``, ``qat``, ``finetune``) also fine-tunes with it instead of labels alone, so
-  ``[distill(self), prune, qat]`` is "prune and QAT with distillation".
+  distillation loss, and the later stages named in ``later_stages`` (default ``[prune,
+  finetune]``) fine-tune with it instead of labels alone, so ``[distill(self), prune, qat]``
+  is "prune with distillation, then QAT".
 * ``{width: w}``: a new student with the teacher's topology, every Conv/Dense layer's
   channels times ``w`` (multiples of 8, min 8; classifier and depthwise layers kept), fresh
   weights, trained for ``epochs`` (learning rate 1e-3 unless ``learning_rate``, cosine-decayed
-  per epoch). It replaces
-  the model: later stages prune / quantize / export the student, distilling too while
-  ``later_stages`` is true.
+  per epoch). It replaces the model: later stages prune / quantize / export the student,
+  distilling in the stages named in ``later_stages``.
 * a path or ``module:function``: the same with the user's own student.
 
-During ``qat`` the teacher's logits are clipped to the student's output-quantizer range (what
-an int8 output can represent); without that the distillation term fights the clipping and
-costs accuracy (measured: ``benchmarks/results/distill.md``).
+``later_stages: true`` adds ``qat``. Measured on Fashion-MNIST (``benchmarks/results/
+distill.md``), distilling during one epoch of tfmot QAT cost 0.2-0.7 pp against plain QAT
+while distilling during pruning gained, hence the default. When a QAT student distils, the
+teacher's logits are clipped to the student's output-quantizer range (what its int8 output
+can represent).
 
 The stage report records the student, teacher and student parameters and MACs (of a float32
 TFLite conversion), the scaled layers and the loss curve (``history``: ``loss``,
@@ -95,7 +96,7 @@ class Distill:
             "teacher_macs": teacher_macs,
             # MACs follow the shapes, which `self` shares with the teacher (zeros included).
             "student_macs": float32_macs(student) if cfg.new_student else teacher_macs,
-            "later_stages": cfg.later_stages,
+            "later_stages": list(cfg.later_stages),
         }
         if self.scaled:
             details["scaled_layers"] = {k: list(v) for k, v in self.scaled.items()}
@@ -136,10 +137,10 @@ def wrap(student: Any, teacher: Any, cfg: DistillStage) -> Distiller:
                      features=[(f.teacher, f.student, f.weight) for f in cfg.features])
 
 
-def active_distillation(previous: Sequence[Any]) -> DistillStage | None:
-    """The distill stage whose loss later stages use (``later_stages: true``), if any."""
+def active_distillation(previous: Sequence[Any], kind: str) -> DistillStage | None:
+    """The earlier distill stage whose loss a ``kind`` stage trains with, if any."""
     for cfg in previous:
-        if cfg.kind == "distill" and cfg.later_stages:
+        if cfg.kind == "distill" and kind in cfg.later_stages:
             return cfg
     return None
 

@@ -65,6 +65,10 @@ def test_recipe_defaults_and_round_trip():
     assert recipe.to_dict()["stages"][0]["student"] == {"width": 0.5}
     self_stage = Recipe.from_dict({"name": "d", "stages": [{"kind": "distill"}]}).stages[0]
     assert (self_stage.student, self_stage.epochs, self_stage.learning_rate) == ("self", 0, None)
+    assert self_stage.later_stages == ("prune", "finetune")
+    every = Recipe.from_dict({"name": "d", "stages": [{"kind": "distill", "later_stages": True}]})
+    assert every.stages[0].later_stages == ("prune", "qat", "finetune")
+    assert every.to_dict()["stages"][0]["later_stages"] == ["prune", "qat", "finetune"]
     path_stage = DistillStage.from_dict({"kind": "distill", "student": "my.mod:student"}, "s")
     assert path_stage.new_student and path_stage.epochs == 5
 
@@ -83,6 +87,8 @@ def test_recipe_defaults_and_round_trip():
     ({"features": [{"teacher": "a", "student": "b", "weight": -1}]},
      r"Received: weight=-1"),
     ({"later_stages": "yes"}, r"Received: later_stages='yes'"),
+    ({"later_stages": ["prune", "qta"]}, r"later_stages\[1\]: must be one of prune, qat, "
+                                         r"finetune. Received: later_stages\[1\]='qta'"),
 ])
 def test_recipe_errors_say_what_was_received(stage, message):
     with pytest.raises(RecipeError, match=message) as info:
@@ -288,7 +294,7 @@ def test_student_self_distils_during_prune_and_reaches_target_sparsity():
 
 def test_width_student_is_trained_then_quantized():
     trained = _train({"stages": [
-        {"kind": "distill", "student": {"width": 0.5}, "epochs": 1,
+        {"kind": "distill", "student": {"width": 0.5}, "epochs": 1, "later_stages": ["qat"],
          "features": [{"teacher": "conv2", "student": "conv2", "weight": 0.1}]},
         {"kind": "qat", "epochs": 1}]}, _cnn(32, name="t"))
     distill, qat = trained.stages
@@ -300,7 +306,7 @@ def test_width_student_is_trained_then_quantized():
     assert set(distill.history) >= {"loss", "student_loss", "distillation_loss",
                                     "feature_loss", "accuracy"}
     assert trained.float_model.get_layer("conv2").filters == 32
-    assert "feature_loss" in qat.history  # later stages keep distilling (later_stages: true)
+    assert "feature_loss" in qat.history  # later_stages: [qat] keeps distilling in QAT
     assert qat.details["distillation"]["teacher_clipped_to_student_output_range"] is True
     assert distill.details["teacher_clipped_to_student_output_range"] is False
     assert any("quant" in layer.name for layer in trained.quant_model.layers)
