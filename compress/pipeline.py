@@ -6,6 +6,7 @@ call it. It writes into a staged folder that appears only when the run completed
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 import time
@@ -31,7 +32,7 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
                    out_dir: str | Path, overwrite: bool = False, data_dir: str | None = None,
                    train_samples: int | None = None, test_samples: int | None = None,
                    calibration_samples: int | None = None, trust_model_code: bool = False,
-                   progress: Any = None) -> RunResult:
+                   resume: bool = False, progress: Any = None) -> RunResult:
     """Compress ``model`` with ``recipe`` and write artifacts and a report to ``out_dir``.
 
     Args:
@@ -43,6 +44,8 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         train_samples / test_samples: optional caps (seeded subsample) for quick runs.
         calibration_samples: overrides the recipe's representative sample count.
         trust_model_code: allow model files whose config runs stored code (Lambda, ...).
+        resume: continue an interrupted run into the same ``out_dir`` after its last
+            finished stage (checkpoints in ``<out_dir>.work``, see ``compress.checkpoint``).
         progress: a ``compress.progress.Progress`` (silent by default).
 
     Returns:
@@ -58,6 +61,9 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
 
         recipe = recipe.replace(calibration=CalibrationConfig(samples=calibration_samples))
     check_output_dir(out_dir, overwrite=overwrite)  # fail before any slow work
+    from compress import checkpoint
+
+    checkpoint.check_work_dir(out_dir, resume=resume, overwrite=overwrite)
 
     from calibration import sources
     from compress import _keras, evaluate, models
@@ -75,21 +81,37 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
     representative = sources.representative_samples(dataset, recipe.calibration.samples,
                                                     seed=recipe.seed)
     timings: dict[str, float] = {}
+    fingerprint = {"recipe": hashlib.sha256(dump_recipe(recipe).encode()).hexdigest(),
+                   "model": checkpoint.model_fingerprint(model),
+                   "data": {"spec": data_spec(data), "data_dir": data_dir,
+                            "source": dataset.source, "train": len(dataset.x_train),
+                            "test": len(dataset.x_test)}}
 
     with staged_output(out_dir, overwrite=overwrite) as tmp:
+        ck = checkpoint.Checkpoints.open(out_dir, fingerprint, resume=resume,
+                                         overwrite=overwrite, progress=progress)
         t0 = time.perf_counter()
-        progress.info(f"baseline: evaluating {source.location} on {len(dataset.x_test)} samples")
-        baseline = measure_baseline(model, source, dataset, tmp, recipe)
+        baseline = ck.baseline()
+        if baseline is None:
+            progress.info(f"baseline: evaluating {source.location} on "
+                          f"{len(dataset.x_test)} samples")
+            baseline = measure_baseline(model, source, dataset, tmp, recipe)
+            ck.save_baseline(baseline)
+        else:
+            progress.info("baseline: measured by the interrupted run (reused)")
         timings["baseline_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        trained = Session(recipe, progress=progress).train(model, dataset.x_train,
-                                                           dataset.y_train)
+        trained = Session(recipe, progress=progress).train(
+            model, dataset.x_train, dataset.y_train, checkpoints=ck,
+            trust_model_code=trust_model_code)
         timings["training_s"] = time.perf_counter() - t0
         data_out = write_outputs(tmp, recipe=recipe, dataset=dataset, baseline=baseline,
                                  trained=trained, representative=representative,
                                  progress=progress, timings=timings, t_start=t_start,
-                                 dataset_info={"spec": data_spec(data), "data_dir": data_dir})
+                                 dataset_info={"spec": data_spec(data),
+                                               "data_dir": data_dir})
+    ck.done()  # the output folder is complete: the checkpoints are no longer needed
     progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
     return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
 
@@ -244,6 +266,9 @@ def _notes(trained: Any, recipe: Recipe) -> list[str]:
             more = f" and {len(skipped) - 8} more" if len(skipped) > 8 else ""
             notes.append(f"{stage.kind}: {len(skipped)} layer(s) with weights left out: "
                          f"{names}{more} (see stages[].skipped_layers)")
+    if trained.resumed_after:
+        notes.append(f"resumed: the first {trained.resumed_after} stage(s) were restored from "
+                     "the checkpoints of an interrupted run (their seconds are that run's)")
     if trained.quant_model is not None:
         notes.append("float formats are exported from the model before QAT; integer formats "
                      "from the QAT model")

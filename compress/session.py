@@ -32,6 +32,8 @@ class TrainedModels:
     float_model: Any
     quant_model: Any | None
     stages: list[StageReport] = field(default_factory=list)
+    #: stages restored from an interrupted run's checkpoints (``--resume``), else 0
+    resumed_after: int = 0
 
 
 @dataclass
@@ -74,27 +76,63 @@ class Session:
 
     # -- our own loop ------------------------------------------------------------------
     def train(self, model: Any, x: np.ndarray, y: np.ndarray, *,
-              validation: tuple[np.ndarray, np.ndarray] | None = None) -> TrainedModels:
+              validation: tuple[np.ndarray, np.ndarray] | None = None,
+              checkpoints: Any = None, trust_model_code: bool = False) -> TrainedModels:
         """Run every stage of the recipe with our own training loop.
 
         The caller's ``model`` is not modified: the session works on a copy.
+
+        Args:
+            checkpoints: a ``compress.checkpoint.Checkpoints``: each finished stage is saved
+                there, and stages it already holds (an interrupted run) are not run again.
+            trust_model_code: passed on when a checkpointed model is loaded.
         """
         from compress import _keras
         from compress.graph import flatten_nested
 
         _keras.require_tf_keras(model)
         self._original, self._teacher_copy = model, None
-        work = _keras.keras.models.clone_model(model)
-        work.set_weights(model.get_weights())
-        if self.recipe.stages:
-            work = flatten_nested(work)  # so prune and QAT reach layers of nested models
-        return self._run_stages(TrainedModels(work, None), x, y, start=0,
-                                validation=validation)
+        if checkpoints is not None and checkpoints.finished:
+            trained, start = self._restore(checkpoints, trust_model_code=trust_model_code)
+            self.progress.info(f"resuming after stage {start}/{len(self.recipe.stages)} "
+                               f"({self.recipe.stages[start - 1].kind}) from {checkpoints.work}")
+        else:
+            work = _keras.keras.models.clone_model(model)
+            work.set_weights(model.get_weights())
+            if self.recipe.stages:
+                work = flatten_nested(work)  # so prune and QAT reach layers of nested models
+            trained, start = TrainedModels(work, None), 0
+        return self._run_stages(trained, x, y, start=start, validation=validation,
+                                checkpoints=checkpoints)
+
+    def _restore(self, checkpoints: Any, *, trust_model_code: bool) -> tuple[TrainedModels, int]:
+        """The models after the last checkpointed stage, and the index of the next stage."""
+        from compress.stages import make_stage
+
+        float_model, weights, quant_from = checkpoints.last_models(
+            trust_model_code=trust_model_code)
+        trained = TrainedModels(float_model, None, checkpoints.stage_reports())
+        if weights is not None:
+            # The QAT model's structure is rebuilt exactly as the qat stage built it (from
+            # the float model it started from), then its trained weights are loaded.
+            cfg = self.recipe.stages[quant_from]
+            quant = make_stage(cfg).prepare(float_model, self._context(quant_from, 1))
+            quant.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
+            trained.quant_model = quant
+        trained.resumed_after = checkpoints.resumed_from
+        return trained, checkpoints.finished[-1]["index"] + 1
+
+    def _context(self, index: int, steps: int) -> Any:
+        from compress.stages.base import StageContext
+
+        return StageContext(steps_per_epoch=steps, seed=self.recipe.seed,
+                            previous_kinds=tuple(s.kind for s in self.recipe.stages[:index]))
 
     def _run_stages(self, trained: TrainedModels, x: np.ndarray, y: np.ndarray, *,
-                    start: int, validation: Any = None) -> TrainedModels:
+                    start: int, validation: Any = None, checkpoints: Any = None
+                    ) -> TrainedModels:
+        from compress import _keras
         from compress.stages import make_stage
-        from compress.stages.base import StageContext
 
         stages = self.recipe.stages[start:]
         if stages and len(x) == 0:
@@ -104,8 +142,10 @@ class Session:
         steps = max(1, int(np.ceil(len(x) / batch)))
         for offset, cfg in enumerate(stages):
             index = start + offset
-            ctx = StageContext(steps_per_epoch=steps, seed=self.recipe.seed,
-                               previous_kinds=tuple(s.kind for s in self.recipe.stages[:index]))
+            # Each stage starts from its own seed, so a resumed run trains as the
+            # uninterrupted one did (no RNG state carried over from earlier stages).
+            _keras.set_seed(self.recipe.seed + index)
+            ctx = self._context(index, steps)
             kd = self._distillation(index, cfg)
             stage = make_stage(cfg, teacher=self._teacher() if cfg.kind == "distill" else None)
             began = time.perf_counter()
@@ -132,7 +172,15 @@ class Session:
             trained.stages.append(StageReport(kind=cfg.kind, seconds=time.perf_counter() - began,
                                               epochs=cfg.epochs, details=details,
                                               history=history))
+            if checkpoints is not None:
+                checkpoints.save_stage(index, trained, quant_from=self._quant_from(index)
+                                       if trained.quant_model is not None else None)
         return trained
+
+    def _quant_from(self, index: int) -> int | None:
+        """The index of the qat stage that built the current QAT model."""
+        return next((i for i, s in enumerate(self.recipe.stages[:index + 1])
+                     if s.kind == "qat"), None)
 
     def _teacher(self) -> Any:
         """A frozen copy of the model the session started from (made once, on demand)."""

@@ -45,6 +45,14 @@ def _register() -> None:
 _register()
 
 
+def _stopped(what: str) -> str:
+    """The one line printed when a run is interrupted or terminated."""
+    text = f"{what}: the output folder was not written"
+    ckpt = sys.modules.get("compress.checkpoint")  # imported only by runs that train
+    kept = ckpt.interrupted_message() if ckpt is not None else None
+    return f"{text}; {kept}." if kept else f"{text}."
+
+
 class _Terminated(BaseException):
     """Raised by the SIGTERM handler so staged outputs are cleaned up like on Ctrl-C."""
 
@@ -76,17 +84,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-            click.secho("Interrupted: the output folder was not written.", fg="red", err=True)
+            click.secho(_stopped("Interrupted"), fg="red", err=True)
             sys.exit(130)
         click.secho("Aborted.", fg="red", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         if debug:
             raise
-        click.secho("Interrupted: the output folder was not written.", fg="red", err=True)
+        click.secho(_stopped("Interrupted"), fg="red", err=True)
         sys.exit(130)
     except _Terminated:
-        click.secho("Terminated: the output folder was not written.", fg="red", err=True)
+        click.secho(_stopped("Terminated"), fg="red", err=True)
         sys.exit(143)
     except CompressError as exc:
         if debug:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ def test_help_does_not_import_tensorflow():
 def test_every_command_has_help_with_example(name):
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
-    assert "Example:" in result.output
+    assert re.search(r"^\s*Examples?:$", result.output, re.M), result.output
 
 
 def test_usage_error_exits_2(capsys):
