@@ -42,8 +42,10 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5, help="width-student training epochs")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (width runs)")
     parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--temperature", type=float, default=2.0)
-    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="default: the distill stage's (2 for self, 4 for a new student)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="default: the distill stage's (0.5 for self, 0.1 for a new student)")
     parser.add_argument("--prune-epochs", type=int, default=3)
     parser.add_argument("--prune-lr", type=float, default=5e-4)
     parser.add_argument("--qat-epochs", type=int, default=1)
@@ -124,14 +126,15 @@ def width_comparison(args, teacher, data, progress, results: dict) -> dict:
     from compress.session import Session
 
     runs: dict[str, list[dict]] = {"distilled": [], "labels_only": []}
-    settings = {k: getattr(args, k) for k in ("epochs", "seeds", "width", "temperature",
-                                               "alpha")}
+    temperature, alpha = _kd_settings(args, new_student=True)
+    settings = {"epochs": args.epochs, "seeds": args.seeds, "width": args.width,
+                "temperature": temperature, "alpha": alpha}
     results["width"] = {"settings": settings, "runs": runs}
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for variant, alpha in (("distilled", args.alpha), ("labels_only", 1.0)):
+        for variant, variant_alpha in (("distilled", alpha), ("labels_only", 1.0)):
             recipe = {"name": f"width-{variant}", "seed": seed, "stages": [
                 {"kind": "distill", "student": {"width": args.width}, "epochs": args.epochs,
-                 "temperature": args.temperature, "alpha": alpha}]}
+                 "temperature": temperature, "alpha": variant_alpha}]}
             progress.info(f"width {args.width}: {variant}, seed {seed}")
             start = time.perf_counter()
             trained = Session(recipe, progress=progress).train(teacher, data.x_train,
@@ -165,8 +168,8 @@ def prune_comparison(args, teacher_path: Path, data, out: Path, progress, result
     later = [{"kind": "prune", "final_sparsity": args.sparsity, "schedule": "polynomial",
               "epochs": args.prune_epochs, "learning_rate": args.prune_lr},
              {"kind": "qat", "epochs": args.qat_epochs}]
-    kd = {"kind": "distill", "student": "self", "temperature": args.temperature,
-          "alpha": args.alpha}
+    temperature, alpha = _kd_settings(args, new_student=False)
+    kd = {"kind": "distill", "student": "self", "temperature": temperature, "alpha": alpha}
     recipes = {
         "plain": later,
         "distilled": [kd] + later,  # default later_stages: distil during prune, plain QAT
@@ -177,8 +180,8 @@ def prune_comparison(args, teacher_path: Path, data, out: Path, progress, result
     seeds = [int(x) for x in args.prune_seeds.split(",")]
     runs: dict[str, list] = {name: [] for name in recipes}
     settings = {k: getattr(args, k) for k in ("sparsity", "prune_epochs", "prune_lr",
-                                               "qat_epochs", "temperature", "alpha",
-                                               "prune_seeds")}
+                                               "qat_epochs", "prune_seeds")}
+    settings.update(temperature=temperature, alpha=alpha)
     results["prune"] = {"settings": settings, "runs": runs}
     for seed in seeds:
         for name, stages in recipes.items():
@@ -207,6 +210,16 @@ def prune_comparison(args, teacher_path: Path, data, out: Path, progress, result
     plain, distilled = summary["plain"]["mean_loss_pp"], summary["distilled"]["mean_loss_pp"]
     met = distilled <= plain / 2 or (abs(distilled) <= 0.3 and abs(plain) <= 0.3)
     return {"settings": settings, "runs": runs, "summary": summary, "met": met}
+
+
+def _kd_settings(args, *, new_student: bool) -> tuple[float, float]:
+    """T and alpha: the command line's, else the distill stage's defaults for the student."""
+    from compress.recipe import DISTILL_DEFAULTS
+
+    pick = 1 if new_student else 0
+    return (args.temperature if args.temperature is not None
+            else DISTILL_DEFAULTS["temperature"][pick],
+            args.alpha if args.alpha is not None else DISTILL_DEFAULTS["alpha"][pick])
 
 
 def _write(results: dict) -> None:

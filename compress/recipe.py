@@ -261,6 +261,8 @@ class FinetuneStage:
 
 #: Stage kinds that can train with a preceding distill stage's loss (``later_stages``).
 DISTILLED_KINDS = ("prune", "qat", "finetune")
+#: ``{key: (default for student: self, default for a new student)}`` of a distill stage.
+DISTILL_DEFAULTS = {"temperature": (2.0, 4.0), "alpha": (0.5, 0.1)}
 #: Default learning rate of a distill stage that trains a new student from fresh weights.
 NEW_STUDENT_LEARNING_RATE = 1e-3
 
@@ -311,8 +313,12 @@ class DistillStage:
     Attributes:
         student: ``"self"`` (the model being compressed), ``WidthStudent`` (``{width: 0.5}``)
             or a model path / ``module:function``.
-        temperature: softmax temperature T of the distillation term, > 0.
-        alpha: weight of the label loss: ``alpha * CE + (1 - alpha) * T^2 * KL``.
+        temperature: softmax temperature T of the distillation term, > 0 (default 2 for
+            ``self``, 4 for a new student).
+        alpha: weight of the label loss: ``alpha * CE + (1 - alpha) * T^2 * KL`` (default 0.5
+            for ``self``, 0.1 for a new student). A new student learns most from the teacher's
+            soft targets; a ``self`` student is already trained and mostly needs to keep its
+            accuracy while pruning (both measured: ``benchmarks/results/distill*.md``).
         epochs: training epochs of this stage (default 0 for ``self``, 5 for a new student).
         later_stages: the kinds of later stages that also train with the distillation loss
             (default prune and finetune; ``true``: prune, qat and finetune; ``false``: none).
@@ -324,8 +330,8 @@ class DistillStage:
 
     kind: str = "distill"
     student: str | WidthStudent = "self"
-    temperature: float = 2.0
-    alpha: float = 0.5
+    temperature: float | None = None
+    alpha: float | None = None
     epochs: int | None = None
     learning_rate: float | None = None
     later_stages: tuple[str, ...] = ("prune", "finetune")
@@ -340,6 +346,9 @@ class DistillStage:
         return self.student != "self"
 
     def __post_init__(self) -> None:
+        for key, (own, new) in DISTILL_DEFAULTS.items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, new if self.new_student else own)
         if not self.temperature > 0:
             raise RecipeError(f"temperature must be > 0. Received: temperature={self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:

@@ -5,8 +5,8 @@ Recipe::
     stages:
       - kind: distill
         student: {width: 0.5}      # or: self | path/to/student.keras | module:function
-        temperature: 2             # T > 0
-        alpha: 0.5                 # alpha * CE + (1 - alpha) * T^2 * KL
+        temperature: 4             # T > 0; default 4 for a new student, 2 for self
+        alpha: 0.1                 # alpha * CE + (1 - alpha) * T^2 * KL; default 0.1 / 0.5
         epochs: 5                  # default: 5 for a new student, 0 for self
         features: [{teacher: conv2, student: conv2, weight: 1.0}]   # optional, MSE
       - kind: prune

@@ -364,3 +364,15 @@ def test_callback_api_drives_a_first_distill_stage(tmp_path, small_data):
     assert "distillation_loss" in report["stages"][0]["history"]
     assert "distillation" in report["stages"][1]
     assert report["artifacts"][0]["params"] < report["baseline"]["params"]
+
+
+def test_temperature_and_alpha_defaults_depend_on_the_student():
+    own = DistillStage.from_dict({"kind": "distill"}, "s")
+    new = DistillStage.from_dict({"kind": "distill", "student": {"width": 0.5}}, "s")
+    assert (own.temperature, own.alpha) == (2.0, 0.5)
+    assert (new.temperature, new.alpha) == (4.0, 0.1)
+    given = DistillStage.from_dict({"kind": "distill", "student": {"width": 0.5},
+                                    "temperature": 3, "alpha": 0.3}, "s")
+    assert (given.temperature, given.alpha) == (3.0, 0.3)
+    with pytest.raises(RecipeError, match="temperature must be > 0. Received: temperature=0"):
+        DistillStage.from_dict({"kind": "distill", "temperature": 0}, "s")
