@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from compress.errors import RecipeError
-from targets.errors import check_known_keys
+from targets.errors import brief, check_known_keys
 
 RECIPE_VERSION = 1
 
@@ -37,20 +38,31 @@ def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) ->
     check_known_keys(data, allowed, path, error=RecipeError)
 
 
+_INT64 = 2 ** 63
+#: Stage i is seeded with seed + i; numpy's global seed takes [0, 2**32).
+MAX_SEED = 2 ** 31 - 1
+
+
 def _number(value: Any, path: str, *, integer: bool = False) -> float | int:
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
         kind = "an integer" if integer else "a number"
-        raise _fail(path, f"must be {kind}. Received: {path.rsplit('.', 1)[-1]}={value!r}")
+        raise _fail(path, f"must be {kind}. Received: {path.rsplit('.', 1)[-1]}={brief(value)}")
+    # NaN and inf pass every comparison-free check downstream; huge integers overflow
+    # TensorFlow's int64 arguments: both are refused here, once for every field.
+    if isinstance(value, float) and not math.isfinite(value) \
+            or isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise _fail(path, f"must be a finite number within int64 range. "
+                          f"Received: {path.rsplit('.', 1)[-1]}={brief(value)}")
     return value
 
 
 def _choice(value: Any, choices: tuple[str, ...], path: str) -> str:
     if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
+        close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
         hint = f"did you mean '{close[0]}'?" if close else None
         raise _fail(path, f"must be one of {', '.join(choices)}. "
-                          f"Received: {path.rsplit('.', 1)[-1]}={value!r}", hint=hint)
+                          f"Received: {path.rsplit('.', 1)[-1]}={brief(value)}", hint=hint)
     return value
 
 
@@ -58,7 +70,7 @@ def _str_list(value: Any, path: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise _fail(path, f"must be a list of strings. Received: {value!r}")
+        raise _fail(path, f"must be a list of strings. Received: {brief(value)}")
     return tuple(value)
 
 
@@ -180,7 +192,7 @@ class PruneStage:
         if not match or not 0 < int(match.group(1)) < int(match.group(2)):
             raise RecipeError(
                 f"structure must be 'm:n' with 0 < m < n, e.g. '2:4'. "
-                f"Received: structure={self.structure!r}")
+                f"Received: structure={brief(self.structure)}")
         return int(match.group(1)), int(match.group(2))
 
     @classmethod
@@ -197,7 +209,7 @@ class PruneStage:
         if "frequency" in data:
             kw["frequency"] = int(_number(data["frequency"], f"{path}.frequency", integer=True))
         if data.get("structure") is not None:
-            kw["structure"] = str(data["structure"])
+            kw["structure"] = _structure(data["structure"], f"{path}.structure")
         kw["learning_rate"] = _optional_lr(data.get("learning_rate"), f"{path}.learning_rate")
         kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
         for t in kw["layers"].types:
@@ -205,6 +217,22 @@ class PruneStage:
                 raise _fail(f"{path}.layers.types", f"'{t}' is not a prunable layer type",
                             hint=f"prunable types: {', '.join(PRUNABLE_TYPES)}")
         return _build(cls, kw, path)
+
+
+def _structure(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    # YAML 1.1 reads an unquoted 2:4 as the base-60 integer 124.
+    hint = "quote it: structure: '2:4'" if isinstance(value, int) else None
+    raise _fail(path, f"must be a string 'm:n' such as '2:4'. Received: structure={brief(value)}",
+                hint=hint)
+
+
+def _text(value: Any, path: str) -> str:
+    """A name-like field: a string (a number is taken as its text)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _fail(path, f"must be a string. Received: {path.rsplit('.', 1)[-1]}={brief(value)}")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -233,7 +261,7 @@ class QatStage:
         if data.get("preserve_sparsity") is not None:
             if not isinstance(data["preserve_sparsity"], bool):
                 raise _fail(f"{path}.preserve_sparsity",
-                            f"must be true or false. Received: {data['preserve_sparsity']!r}")
+                            f"must be true or false. Received: {brief(data['preserve_sparsity'])}")
             kw["preserve_sparsity"] = data["preserve_sparsity"]
         kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
         return _build(cls, kw, path)
@@ -276,7 +304,8 @@ class WidthStudent:
     def __post_init__(self) -> None:
         if isinstance(self.width, bool) or not isinstance(self.width, (int, float)) \
                 or not 0.0 < self.width <= 1.0:
-            raise RecipeError(f"student width must be in (0, 1]. Received: width={self.width!r}")
+            raise RecipeError(f"student width must be in (0, 1]. "
+                              f"Received: width={brief(self.width)}")
 
     def to_dict(self) -> dict:
         return {"width": self.width}
@@ -296,7 +325,7 @@ class FeaturePair:
         for key in ("teacher", "student"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise _fail(f"{path}.{key}", f"must be a layer name. "
-                                             f"Received: {key}={data.get(key)!r}")
+                                             f"Received: {key}={brief(data.get(key))}")
         weight = float(_number(data.get("weight", 1.0), f"{path}.weight"))
         if weight < 0:
             raise _fail(f"{path}.weight", f"must be >= 0. Received: weight={weight}")
@@ -371,7 +400,7 @@ class DistillStage:
             _check_keys(student, ("width",), f"{path}.student")
             if "width" not in student:
                 raise _fail(f"{path}.student", f"a derived student needs 'width'. "
-                                               f"Received: student={dict(student)!r}")
+                                               f"Received: student={brief(dict(student))}")
             width = _number(student["width"], f"{path}.student.width")
             try:
                 student = WidthStudent(width=float(width))
@@ -379,7 +408,7 @@ class DistillStage:
                 raise _fail(f"{path}.student", exc.message) from None
         elif not isinstance(student, str) or not student.strip():
             raise _fail(f"{path}.student", "must be 'self', {width: w}, a model path or "
-                                           f"module:function. Received: student={student!r}")
+                                           f"module:function. Received: student={brief(student)}")
         kw["student"] = student
         for key in ("temperature", "alpha"):
             if key in data:
@@ -396,12 +425,12 @@ class DistillStage:
                               for i, k in enumerate(later))
             else:
                 raise _fail(f"{path}.later_stages", "must be true, false or a list of stage "
-                                                    f"kinds. Received: later_stages={later!r}")
+                                                    f"kinds. Received: later_stages={brief(later)}")
             kw["later_stages"] = later
         raw = data.get("features") or []
         if not isinstance(raw, list):
             raise _fail(f"{path}.features", f"must be a list of {{teacher, student, weight}}. "
-                                            f"Received: features={raw!r}")
+                                            f"Received: features={brief(raw)}")
         kw["features"] = tuple(FeaturePair.from_dict(f, f"{path}.features[{i}]")
                                for i, f in enumerate(raw))
         return _build(cls, kw, path)
@@ -431,20 +460,21 @@ class TargetSpec:
     static_batch: bool = False
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            close = difflib.get_close_matches(self.format, FORMATS, n=1)
+        if not isinstance(self.format, str) or self.format not in FORMATS:
+            close = difflib.get_close_matches(self.format, FORMATS, n=1) \
+                if isinstance(self.format, str) else []
             raise RecipeError(
-                f"unknown target format. Received: {self.format!r}",
+                f"unknown target format. Received: {brief(self.format)}",
                 hint=(f"did you mean '{close[0]}'? " if close else "")
                 + f"valid formats: {', '.join(FORMATS)}; or a device profile id "
                   "(edgecompress targets)")
         if self.io_dtype is not None:
             if self.format != "int8":
                 raise RecipeError(f"io_dtype applies to the int8 format only. Received: "
-                                  f"format={self.format!r}, io_dtype={self.io_dtype!r}")
+                                  f"format={brief(self.format)}, io_dtype={brief(self.io_dtype)}")
             if self.io_dtype not in IO_DTYPES:
                 raise RecipeError(f"io_dtype must be one of {', '.join(IO_DTYPES)}. "
-                                  f"Received: io_dtype={self.io_dtype!r}")
+                                  f"Received: io_dtype={brief(self.io_dtype)}")
         if not self.name:
             name = self.device or self.format
             if not self.device and self.io_dtype not in (None, "int8"):
@@ -466,7 +496,7 @@ class TargetSpec:
         fmt = format or profile.default_format
         if fmt not in profile.formats:
             raise RecipeError(f"device {profile.id} does not run format {fmt}. Received: "
-                              f"format={fmt!r}", hint=f"{profile.id} takes: "
+                              f"format={brief(fmt)}", hint=f"{profile.id} takes: "
                                                       f"{', '.join(profile.formats)}")
         io = profile.input_dtype if fmt == "int8" and profile.input_dtype in IO_DTYPES else None
         static = bool(profile.static_shapes) and profile.batch_size == 1
@@ -483,16 +513,18 @@ class TargetSpec:
                     return cls(format=data)
                 return cls.for_device(data)
             _check_keys(data, ("format", "io_dtype", "name", "device"), path)
+            name = _text(data["name"], f"{path}.name") if data.get("name") else ""
             if "device" in data:
-                spec = cls.for_device(str(data["device"]), format=data.get("format"))
-                if data.get("name"):
-                    spec = dataclasses.replace(spec, name=str(data["name"]))
-                return spec
+                fmt = data.get("format")
+                if fmt is not None and not isinstance(fmt, str):
+                    raise _fail(f"{path}.format", f"must be a format name. Received: "
+                                                  f"format={brief(fmt)}")
+                spec = cls.for_device(_text(data["device"], f"{path}.device"), format=fmt)
+                return dataclasses.replace(spec, name=name) if name else spec
             if "format" not in data:
                 raise _fail(path, "a target needs 'format' or 'device'",
                             hint=f"formats: {', '.join(FORMATS)}; devices: edgecompress targets")
-            return cls(format=data["format"], io_dtype=data.get("io_dtype"),
-                       name=str(data.get("name") or ""))
+            return cls(format=data["format"], io_dtype=data.get("io_dtype"), name=name)
         except (RecipeError, TargetError) as exc:
             if exc.message.startswith(path):
                 raise
@@ -637,23 +669,27 @@ class Recipe:
         _check_keys(data, cls.KEYS, "")
         version = data.get("version", RECIPE_VERSION)
         if version != RECIPE_VERSION:
-            raise RecipeError(f"version: unsupported recipe version. Received: version={version!r}",
+            raise RecipeError(f"version: unsupported recipe version. "
+                              f"Received: version={brief(version)}",
                               hint=f"this edgecompress reads version {RECIPE_VERSION}")
         name = data.get("name", "recipe")
         if not isinstance(name, str) or not name.strip():
-            raise RecipeError(f"name: must be a non-empty string. Received: name={name!r}")
+            raise RecipeError(f"name: must be a non-empty string. Received: name={brief(name)}")
         raw_stages = data.get("stages") or []
         if not isinstance(raw_stages, list):
-            raise RecipeError(f"stages: must be a list. Received: {raw_stages!r}")
+            raise RecipeError(f"stages: must be a list. Received: {brief(raw_stages)}")
         stages = tuple(_parse_stage(s, f"stages[{i}]") for i, s in enumerate(raw_stages))
         raw_targets = data.get("targets", ["float32", "int8"])
         if isinstance(raw_targets, str):
             raw_targets = [raw_targets]
         if not isinstance(raw_targets, list):
-            raise RecipeError(f"targets: must be a list. Received: {raw_targets!r}")
+            raise RecipeError(f"targets: must be a list. Received: {brief(raw_targets)}")
         targets = tuple(TargetSpec.parse(t, f"targets[{i}]") for i, t in enumerate(raw_targets))
         seed = data.get("seed", 0)
         _number(seed, "seed", integer=True)
+        if not 0 <= seed <= MAX_SEED:
+            raise RecipeError(f"seed: must be in [0, {MAX_SEED}]. Received: seed={seed}",
+                              hint="numpy and TensorFlow take 32-bit non-negative seeds")
         return cls(
             name=name,
             stages=stages,
@@ -691,7 +727,7 @@ def _build(cls: type, kw: dict, path: str):
 
 def _parse_stage(data: Any, path: str) -> StageConfig:
     if not isinstance(data, Mapping):
-        raise _fail(path, f"a stage must be a mapping with a 'kind'. Received: {data!r}")
+        raise _fail(path, f"a stage must be a mapping with a 'kind'. Received: {brief(data)}")
     kind = data.get("kind")
     if kind is None:
         raise _fail(path, "a stage needs 'kind'", hint=f"one of {', '.join(STAGE_CONFIGS)}")

@@ -62,6 +62,22 @@ class OutputError(CompressError):
     """The output folder cannot be written (exists, locked, ...)."""
 
 
+def brief(value) -> str:
+    """``repr(value)`` cut to a readable length, for ``Received: ...`` in messages.
+
+    A value from a YAML file can be huge: aliases let a few lines expand into billions of
+    items (the "billion laughs" file), and a full ``repr`` would exhaust memory.
+    """
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxdict, short.maxlist, short.maxtuple = 2, 6, 6, 6
+    short.maxset = short.maxfrozenset = short.maxdeque = short.maxarray = 6
+    short.maxstring, short.maxother, short.maxlong = 120, 120, 60
+    text = short.repr(value)
+    return text if len(text) <= 200 else text[:196] + " ..."
+
+
 def check_known_keys(data, allowed: tuple[str, ...], path: str, *,
                      error: type[CompressError]) -> None:
     """Raise ``error`` for a non-mapping or for the first key not in ``allowed``.
@@ -74,7 +90,7 @@ def check_known_keys(data, allowed: tuple[str, ...], path: str, *,
 
     if not isinstance(data, Mapping):
         where = f"{path}: " if path else ""
-        raise error(f"{where}expected a mapping. Received: {data!r}")
+        raise error(f"{where}expected a mapping. Received: {brief(data)}")
     for key in data:
         if not isinstance(key, str) or key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from targets.errors import TargetError, check_known_keys
+from targets.errors import TargetError, brief, check_known_keys
 
 PROFILE_SCHEMA = "edgecompress.profile/1"
 
@@ -78,14 +78,14 @@ def _choice(value: Any, choices: tuple[str, ...], path: str) -> str:
     if value not in choices:
         close = difflib.get_close_matches(str(value), choices, n=1)
         raise _fail(path, f"must be one of {', '.join(choices)}. "
-                          f"Received: {_name(path)}={value!r}",
+                          f"Received: {_name(path)}={brief(value)}",
                     hint=f"did you mean '{close[0]}'?" if close else None)
     return value
 
 
 def _text(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _fail(path, f"must be a non-empty string. Received: {_name(path)}={value!r}")
+        raise _fail(path, f"must be a non-empty string. Received: {_name(path)}={brief(value)}")
     return value.strip()
 
 
@@ -94,17 +94,17 @@ def _number(value: Any, path: str, *, integer: bool = False, minimum: float | No
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
         raise _fail(path, f"must be {'an integer' if integer else 'a number'}. "
-                          f"Received: {_name(path)}={value!r}")
+                          f"Received: {_name(path)}={brief(value)}")
     if positive and not value > 0:
-        raise _fail(path, f"must be > 0. Received: {_name(path)}={value!r}")
+        raise _fail(path, f"must be > 0. Received: {_name(path)}={brief(value)}")
     if minimum is not None and value < minimum:
-        raise _fail(path, f"must be >= {minimum}. Received: {_name(path)}={value!r}")
+        raise _fail(path, f"must be >= {minimum}. Received: {_name(path)}={brief(value)}")
     return value if integer else float(value)
 
 
 def _flag(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise _fail(path, f"must be true or false. Received: {_name(path)}={value!r}")
+        raise _fail(path, f"must be true or false. Received: {_name(path)}={brief(value)}")
     return value
 
 
@@ -127,7 +127,8 @@ class PowerFigure:
     def __post_init__(self) -> None:
         _choice(self.kind, KINDS, "kind")
         if not isinstance(self.source, str) or not self.source.strip():
-            raise TargetError(f"source: every figure needs a source. Received: {self.source!r}")
+            raise TargetError(f"source: every figure needs a source. "
+                              f"Received: {brief(self.source)}")
         if not 0 <= self.low <= self.high:
             raise TargetError(f"power must satisfy 0 <= low <= high (W). "
                               f"Received: low={self.low}, high={self.high}")
@@ -178,7 +179,8 @@ class LatencyAnchor:
             raise TargetError(f"latency_ms and macs must be > 0. "
                               f"Received: latency_ms={self.latency_ms}, macs={self.macs}")
         if not isinstance(self.source, str) or not self.source.strip():
-            raise TargetError(f"source: every anchor needs a source. Received: {self.source!r}")
+            raise TargetError(f"source: every anchor needs a source. "
+                              f"Received: {brief(self.source)}")
 
     @property
     def macs_per_ms(self) -> float:
@@ -246,18 +248,19 @@ class DeviceProfile:
         if (delegate == "edgetpu") != (self.edgetpu is not None):
             raise TargetError("edgetpu: an Edge TPU profile needs runtime.delegate: edgetpu "
                               "and an edgetpu block, and only it has one. Received: "
-                              f"delegate={delegate!r}, edgetpu={'set' if self.edgetpu else None}")
+                              f"delegate={brief(delegate)}, "
+                              f"edgetpu={'set' if self.edgetpu else None}")
         if delegate == "edgetpu":
             problems = []
             if self.formats != ("int8",) or self.op_set != "builtins_int8":
-                problems.append(f"formats={list(self.formats)}, op_set={self.op_set!r} "
+                problems.append(f"formats={list(self.formats)}, op_set={brief(self.op_set)} "
                                 "(need [int8], builtins_int8)")
             if self.batch_size != 1 or not self.static_shapes:
                 problems.append(f"batch_size={self.batch_size}, static_shapes="
                                 f"{self.static_shapes} (need 1, true)")
             if "float32" in (self.input_dtype, self.output_dtype):
-                problems.append(f"input_dtype={self.input_dtype!r}, output_dtype="
-                                f"{self.output_dtype!r} (need int8 or uint8)")
+                problems.append(f"input_dtype={brief(self.input_dtype)}, output_dtype="
+                                f"{brief(self.output_dtype)} (need int8 or uint8)")
             if problems:
                 raise TargetError("the Edge TPU runs fully integer, fixed-shape, batch-1 models "
                                   "only. Received: " + "; ".join(problems))
@@ -307,25 +310,26 @@ class DeviceProfile:
                               f"Received: {type(data).__name__}")
         schema = data.get("schema")
         if "schema" in data and schema != PROFILE_SCHEMA:  # before the keys: they may differ
-            raise TargetError(f"schema: unsupported profile schema. Received: schema={schema!r}",
+            raise TargetError(f"schema: unsupported profile schema. "
+                              f"Received: schema={brief(schema)}",
                               hint=f"this edgecompress reads 'schema: {PROFILE_SCHEMA}'")
         _check_keys(data, _TOP_KEYS, "", optional=_OPTIONAL_TOP)
         pid = _text(data["id"], "id")
         if not _ID_RE.fullmatch(pid):
             raise TargetError(f"id: use lower-case letters, digits, '.', '_' and '-'. "
-                              f"Received: id={pid!r}")
+                              f"Received: id={brief(pid)}")
         formats = data["formats"]
         if isinstance(formats, str):
             formats = [formats]
         if not isinstance(formats, list):
-            raise TargetError(f"formats: must be a list. Received: {formats!r}")
+            raise TargetError(f"formats: must be a list. Received: {brief(formats)}")
         for i, fmt in enumerate(formats):
             _choice(fmt, FORMATS, f"formats[{i}]")
         runtime = _parse_runtime(data["runtime"], "runtime")
         power = _check_keys(data["power_w"], _POWER_KEYS, "power_w")
         anchors = data["anchors"]
         if not isinstance(anchors, list):
-            raise TargetError(f"anchors: must be a list (may be empty). Received: {anchors!r}")
+            raise TargetError(f"anchors: must be a list (may be empty). Received: {brief(anchors)}")
         edgetpu = data.get("edgetpu")
         return cls(
             id=pid,
@@ -356,7 +360,7 @@ def _parse_runtime(data: Any, path: str) -> dict:
     spec = _text(data["version_range"], f"{path}.version_range")
     if not _SPEC_RE.fullmatch(spec):
         raise _fail(f"{path}.version_range", f"must be a pip version specifier such as "
-                    f"'>=2.3,<3'. Received: version_range={spec!r}")
+                    f"'>=2.3,<3'. Received: version_range={brief(spec)}")
     delegate = data["delegate"]
     if delegate is not None:
         _choice(delegate, DELEGATES, f"{path}.delegate")
@@ -432,7 +436,7 @@ def _load_dir(directory: str) -> tuple[DeviceProfile, ...]:
         profile = load_profile(file)
         if profile.id != file.stem:
             raise TargetError(f"{file}: id must match the file name. Received: "
-                              f"id={profile.id!r} in {file.name}",
+                              f"id={brief(profile.id)} in {file.name}",
                               hint=f"rename the file to {profile.id}.yaml or set id: {file.stem}")
         profiles.append(profile)
     return tuple(profiles)
@@ -485,7 +489,7 @@ def get_profile(id_or_path: str | Path) -> DeviceProfile:
     if text in profiles:
         return profiles[text]
     close = difflib.get_close_matches(text, list(profiles), n=1)
-    raise TargetError(f"unknown target profile. Received: {text!r}. "
+    raise TargetError(f"unknown target profile. Received: {brief(text)}. "
                       f"Valid ids: {', '.join(sorted(profiles))}",
                       hint=(f"did you mean '{close[0]}'? " if close else "")
                       + f"`edgecompress targets` lists them; add your own in ${ENV_VAR}")
