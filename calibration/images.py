@@ -226,15 +226,22 @@ def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
 def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read image array {path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 (a damaged header reaches ast.literal_eval:
+        # SyntaxError, tokenize.TokenError; a huge declared shape: MemoryError; ...)
+        raise DataError(f"cannot read image array {path}: {type(exc).__name__}: {exc}") \
+            from exc
     if array.ndim not in (2, 3):
         raise DataError(f"image array {path} must be (H, W) or (H, W, C). "
                         f"Received shape: {array.shape}")
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / np.float32(255.0)
     elif array.dtype.kind == "f":
-        array = array.astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = array.astype(np.float32)
+        if not np.isfinite(array).all():  # checked here too: streamed folders decode late
+            raise DataError(f"image array {path} must be finite float32 values. Received: "
+                            f"{int((~np.isfinite(array)).sum())} NaN/Inf or out-of-range values",
+                            hint="clean the array, or rescale it")
     else:
         raise DataError(f"image array {path} must be uint8 or float. "
                         f"Received dtype: {array.dtype}", hint=_CONVERT_HINT)

@@ -14,8 +14,6 @@ import importlib
 import os
 import re
 import sys
-import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from calibration import idx, images
-from targets.errors import DataError
+from targets.errors import DataError, brief
 
 FASHION_MNIST = "fashion-mnist"
 BUNDLED = "fashion-mnist-subset"
@@ -44,6 +42,8 @@ ACCEPTED_FORMS = ("fashion-mnist (full: --data-dir, the system copy, else the bu
                   "a folder of IDX files (train-images-idx3-ubyte[.gz], ...)",
                   "an image folder (DIR/<class>/*.png or DIR/train|test/<class>/*.png)",
                   "module:function returning arrays, a dict, a Dataset or tf.data datasets")
+#: The largest class id accepted (labels are indices into the model's outputs).
+MAX_CLASS_ID = 2 ** 31 - 1
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -92,8 +92,7 @@ class Dataset:
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DataError("x_train and x_test must have the same sample shape. Received: "
                             f"{self.x_train.shape[1:]} and {self.x_test.shape[1:]}")
-        set_("class_names", None if self.class_names is None
-             else tuple(str(n) for n in self.class_names))
+        set_("class_names", _class_names(self.class_names))
         set_("num_classes", self._count_classes(widths))
 
     def _count_classes(self, widths: list[int]) -> int:
@@ -128,6 +127,15 @@ class Dataset:
                 f"num_classes={self.num_classes})")
 
 
+def _class_names(names: Any) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or np.ndim(names) != 1:
+        raise DataError(f"class_names must be a list of names. Received: {brief(names)}",
+                        hint="one name per class id, e.g. ['cat', 'dog']")
+    return tuple(str(n) for n in names)
+
+
 def _inputs(x: Any, key: str) -> np.ndarray:
     x = _array(x, key)
     if x.dtype.kind not in "biuf":
@@ -138,19 +146,27 @@ def _inputs(x: Any, key: str) -> np.ndarray:
     if len(x) == 0:
         raise DataError(f"{key} is empty. Received shape: {x.shape}",
                         hint="every split needs at least one sample")
+    if x[0].size == 0:
+        raise DataError(f"{key} samples hold no values. Received shape: {x.shape}",
+                        hint="every sample needs at least one feature")
+    raw = x
     if x.dtype == np.uint8:
         x = x.astype(np.float32)
         x /= np.float32(255.0)
     else:
-        x = x.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf: reported below
+            x = x.astype(np.float32, copy=False)
     if x.ndim == 3:  # (N, H, W) grayscale images -> NHWC
         x = x[..., None]
     bad = ~np.isfinite(x)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{key} must be finite. Received: {int(bad.sum())} NaN/Inf values, "
-                        f"the first at {key}[{', '.join(map(str, first))}]={x[first]}",
-                        hint="clean or drop those samples")
+        value = raw[first[:raw.ndim]]
+        what = "NaN/Inf values" if not np.isfinite(value) else \
+            f"values beyond the float32 range (|x| > {np.finfo(np.float32).max:.3g})"
+        raise DataError(f"{key} must be finite. Received: {int(bad.sum())} {what}, "
+                        f"the first at {key}[{', '.join(map(str, first))}]={value}",
+                        hint="clean or drop those samples, or rescale the inputs")
     return x
 
 
@@ -164,7 +180,10 @@ def _labels(y: Any, key: str) -> tuple[np.ndarray, int]:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     elif y.ndim == 2:
-        ok = y.dtype.kind in "biuf" and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"{key} must be integer class ids or one-hot rows. "
+                            f"Received dtype: {y.dtype}")
+        ok = np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()
         if not ok:
             row = next((i for i, r in enumerate(y) if not (np.isin(r, (0, 1)).all()
                                                           and r.sum() == 1)), 0)
@@ -185,6 +204,11 @@ def _labels(y: Any, key: str) -> tuple[np.ndarray, int]:
     if (y < 0).any():
         first = int(np.flatnonzero(y < 0)[0])
         raise DataError(f"{key} must be non-negative class ids. Received: "
+                        f"{key}[{first}]={y[first]}", hint="labels are 0..num_classes-1")
+    big = y > MAX_CLASS_ID if y.dtype.kind in "biu" else y.astype(np.float64) > MAX_CLASS_ID
+    if big.any():  # also keeps the int64 cast below exact
+        first = int(np.flatnonzero(big)[0])
+        raise DataError(f"{key} must be class ids up to {MAX_CLASS_ID}. Received: "
                         f"{key}[{first}]={y[first]}", hint="labels are 0..num_classes-1")
     return y.astype(np.int64), width
 
@@ -266,7 +290,15 @@ def _show(spec: Any) -> str:
 
 
 def _sizes(arrays: Mapping[str, Any]) -> str:
-    return f"{len(arrays['x_train'])} train / {len(arrays['x_test'])} test"
+    # Runs before Dataset validates the arrays: a scalar has no length yet.
+    return f"{_length(arrays['x_train'])} train / {_length(arrays['x_test'])} test"
+
+
+def _length(value: Any) -> int | str:
+    try:
+        return len(value)
+    except TypeError:
+        return "?"
 
 
 def _fashion_mnist(data_dir: str | os.PathLike | None) -> Dataset:
@@ -324,9 +356,14 @@ def _read_npz(path: Path) -> dict[str, Any]:
                                 f"{', '.join(found) or 'none'}", hint=save_hint)
             arrays = {k: npz[k] for k in SPLITS}
             if "class_names" in found:
-                arrays["class_names"] = tuple(str(n) for n in npz["class_names"])
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"cannot read {path} as a .npz archive: {exc}",
+                arrays["class_names"] = npz["class_names"]  # checked by Dataset
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (zipfile and numpy raise a dozen types
+        # for a damaged archive: BadZipFile, EOFError, zlib.error, NotImplementedError for an
+        # unknown compression method, RuntimeError for an "encrypted" member, MemoryError for
+        # a header that declares a huge array, ...)
+        raise DataError(f"cannot read {path} as a .npz archive: {type(exc).__name__}: {exc}",
                         hint="write it with np.savez or np.savez_compressed") from exc
     return arrays
 
@@ -428,6 +465,26 @@ def _read_tf_data(ds: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
     Elements are batches when every ``y`` has a leading axis equal to ``x``'s; otherwise
     they are single examples and are stacked.
     """
+    try:
+        xs, ys = _iterate_tf_data(ds, where)
+    except DataError:
+        raise
+    except Exception as exc:  # the user's pipeline (a failing map, a missing file, ...)
+        raise DataError(f"reading {where} raised {type(exc).__name__}: {exc}") from exc
+    if not xs:
+        raise DataError(f"{where} is an empty tf.data dataset",
+                        hint="every split needs at least one sample")
+    batched = all(y.ndim >= 1 and x.ndim >= 1 and x.shape[0] == y.shape[0]
+                  for x, y in zip(xs, ys))
+    join = np.concatenate if batched else np.stack
+    try:
+        return join(xs), join(ys)
+    except ValueError as exc:
+        raise DataError(f"{where} has ragged shapes (elements of different sizes): {exc}",
+                        hint="resize or pad the elements to one shape") from exc
+
+
+def _iterate_tf_data(ds: Any, where: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     cardinality = getattr(ds, "cardinality", None)
     if callable(cardinality):
         try:
@@ -445,17 +502,7 @@ def _read_tf_data(ds: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
                             hint="map the dataset with lambda ...: (x, y)")
         xs.append(np.asarray(element[0]))
         ys.append(np.asarray(element[1]))
-    if not xs:
-        raise DataError(f"{where} is an empty tf.data dataset",
-                        hint="every split needs at least one sample")
-    batched = all(y.ndim >= 1 and x.ndim >= 1 and x.shape[0] == y.shape[0]
-                  for x, y in zip(xs, ys))
-    join = np.concatenate if batched else np.stack
-    try:
-        return join(xs), join(ys)
-    except ValueError as exc:
-        raise DataError(f"{where} has ragged shapes (elements of different sizes): {exc}",
-                        hint="resize or pad the elements to one shape") from exc
+    return xs, ys
 
 
 # --- sampling ----------------------------------------------------------------------------
@@ -475,7 +522,7 @@ def representative_samples(ds: Dataset, n: int = 200, *, seed: int = 0) -> np.nd
         DataError: ``n`` is not a positive integer.
     """
     n = _count(n, "n")
-    return ds.x_train[_pick(len(ds.x_train), n, seed)]
+    return ds.x_train[_pick(len(ds.x_train), n, _seed(seed))]
 
 
 def subsample(ds: Dataset, *, train: int | None = None, test: int | None = None,
@@ -495,6 +542,7 @@ def subsample(ds: Dataset, *, train: int | None = None, test: int | None = None,
     """
     if train is None and test is None:
         return ds
+    seed = _seed(seed)
     picked = {}
     for split, n in (("train", train), ("test", test)):
         x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
@@ -511,6 +559,12 @@ def _count(n: Any, name: str) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise DataError(f"{name} must be a positive integer. Received: {name}={n!r}")
     return int(n)
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer. Received: seed={brief(seed)}")
+    return int(seed)
 
 
 def _pick(size: int, n: int, seed: int) -> np.ndarray:
