@@ -8,6 +8,7 @@ types). See http://yann.lecun.com/exdb/mnist/ ("FILE FORMATS").
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -83,7 +84,7 @@ def _parse(raw: bytes, path: Path) -> np.ndarray:
                         f"Received: {len(raw)} bytes", hint="download the file again")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no int64 overflow
     if len(raw) != expected:
         state = "truncated" if len(raw) < expected else "longer than its header says"
         raise DataError(f"IDX file {path} is {state}: shape {shape} of {dtype.name} needs "

@@ -27,6 +27,9 @@ SUPPORTED_TEXT = "PNG (8-bit gray/RGB/RGBA, non-interlaced), PGM/PPM (P2/P3/P5/P
 _CONVERT_HINT = ("convert the images to 8-bit PNG or to .npy arrays "
                  "(resizing and other formats are not supported yet)")
 
+#: Largest decoded image accepted, in bytes (16k x 16k RGB): a corrupt header cannot make
+#: the decoder allocate more.
+MAX_IMAGE_BYTES = 2 ** 28
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # colour type -> channels (gray, RGB, RGBA)
 
@@ -93,11 +96,15 @@ def decode_png(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     if header is None or not idat:
         raise DataError(f"PNG file {path} is corrupt: missing IHDR or IDAT chunk")
     width, height, channels = header
+    stride = width * channels
+    if height * (stride + 1) > MAX_IMAGE_BYTES:
+        raise DataError(f"PNG file {path} is too large: {height}x{width}x{channels} pixels "
+                        f"(at most {MAX_IMAGE_BYTES} bytes per image)", hint=_CONVERT_HINT)
     try:
-        filtered = zlib.decompress(b"".join(idat))
+        # Bounded: a few KB of IDAT can inflate to gigabytes (a "zip bomb").
+        filtered = zlib.decompressobj().decompress(b"".join(idat), height * (stride + 1) + 1)
     except zlib.error as exc:
         raise DataError(f"PNG file {path} is corrupt: {exc}") from exc
-    stride = width * channels
     if len(filtered) != height * (stride + 1):
         raise DataError(f"PNG file {path} is corrupt: {height}x{width}x{channels} pixels need "
                         f"{height * (stride + 1)} bytes. Received: {len(filtered)} bytes")
@@ -208,13 +215,17 @@ def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
                             f"needs {count * dtype.itemsize} bytes. Received: {len(body)}")
         values = np.frombuffer(body, dtype, count=count)
     else:
-        try:
-            values = np.array(body.split()[:count], dtype=np.int64)
-        except ValueError as exc:
-            raise DataError(f"PGM/PPM file {path} has non-numeric pixel data") from exc
-        if values.size < count:
+        tokens = body.split()[:count]
+        if len(tokens) < count:
             raise DataError(f"PGM/PPM file {path} is truncated: needs {count} values. "
-                            f"Received: {values.size}")
+                            f"Received: {len(tokens)}")
+        # Plain digits only: "-5" would decode to a negative pixel, and a 20-digit value
+        # overflowed numpy's int64 parser (OverflowError). maxval <= 65535: 5 digits at most.
+        bad = next((t for t in tokens if not (t.isdigit() and len(t) <= 5)), None)
+        if bad is not None:
+            raise DataError(f"PGM/PPM file {path} has an invalid pixel value. Received: "
+                            f"{bad[:20].decode('latin-1')!r}; pixels are integers 0..{maxval}")
+        values = np.array(tokens, dtype=np.int64)
     if values.max(initial=0) > maxval:
         raise DataError(f"PGM/PPM file {path} is corrupt: a pixel exceeds maxval={maxval}")
     scaled = values.astype(np.float32) / np.float32(maxval)
@@ -230,9 +241,9 @@ def _read_npy(path: Path) -> np.ndarray:
         # SyntaxError, tokenize.TokenError; a huge declared shape: MemoryError; ...)
         raise DataError(f"cannot read image array {path}: {type(exc).__name__}: {exc}") \
             from exc
-    if array.ndim not in (2, 3):
-        raise DataError(f"image array {path} must be (H, W) or (H, W, C). "
-                        f"Received shape: {array.shape}")
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise DataError(f"image array {path} must be (H, W) or (H, W, C) with at least one "
+                        f"pixel. Received shape: {array.shape}")
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / np.float32(255.0)
     elif array.dtype.kind == "f":

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import types
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,11 @@ def image_file(draw):
     else:
         raw, suffix = draw(st.binary(max_size=64)), draw(st.sampled_from([".png", ".pnm",
                                                                          ".txt", ""]))
+    if fmt == "pgm-ascii" and draw(st.booleans()):  # one pixel or header value replaced
+        tokens = raw.split(b" ")
+        i = draw(st.integers(0, len(tokens) - 1))
+        tokens[i] = str(draw(st.integers())).encode() + tokens[i][-1:].strip()
+        raw = b" ".join(tokens)
     if draw(st.integers(0, 2)) == 0:
         raw = draw(mutated_bytes(raw))
     return suffix, raw
@@ -323,7 +329,10 @@ def test_image_files(case):
             image = images.read_image(path)
         except DataError:
             return
-        assert image.dtype == np.float32 and image.ndim == 3
+        assert image.dtype == np.float32 and image.ndim == 3 and image.size
+        assert np.isfinite(image).all()
+        if suffix != ".npy":  # PNG and PGM/PPM are scaled to [0, 1]
+            assert 0.0 <= image.min() and image.max() <= 1.0
 
 
 @st.composite
@@ -517,3 +526,43 @@ def test_failing_tf_data_pipeline_is_a_data_error():
             load_dataset("fuzz_failing_pipeline:make")
     finally:
         del sys.modules[module.__name__]
+
+
+@pytest.mark.parametrize("body, match", [
+    (b"P2 2 1 255 -5 3", r"invalid pixel value. Received: '-5'"),  # decoded as -0.0196
+    (b"P2 2 1 255 99999999999999999999 3", r"invalid pixel value"),  # OverflowError
+    (b"P2 2 1 255 5", r"truncated: needs 2 values"),
+])
+def test_ascii_pgm_pixel_values(body, match):
+    with pytest.raises(DataError, match=match):
+        images.decode_pnm(body)
+
+
+def test_npy_image_without_pixels(tmp_path):
+    np.save(tmp_path / "e.npy", np.zeros((0, 3), np.uint8))  # was an image of size 0
+    with pytest.raises(DataError, match="at least one pixel"):
+        images.read_image(tmp_path / "e.npy")
+
+
+def test_png_zlib_bomb_is_not_inflated():
+    """A 1x1 PNG whose IDAT inflates to 64 MB: refused after reading 2 bytes + 1."""
+    from tests.calibration.files import _chunk
+
+    header = b"\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00"
+    bomb = zlib.compress(bytes(64 * 2 ** 20), 9)
+    raw = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bomb)
+           + _chunk(b"IEND", b""))
+    with pytest.raises(DataError, match=r"1x1x1 pixels need 2 bytes. Received: 3 bytes"):
+        images.decode_png(raw)
+
+
+def test_idx_shape_whose_int64_product_wraps_to_zero(tmp_path):
+    """65536**4 = 2**64 wrapped to 0 in int64: a header-only file passed the size check."""
+    import struct
+
+    from calibration import idx
+
+    path = tmp_path / "x.idx"
+    path.write_bytes(bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2 ** 16] * 4))
+    with pytest.raises(DataError, match="is truncated"):
+        idx.read_idx(path)  # was ValueError from reshape
