@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, settings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Property-based (fuzz) tests: a bounded profile for `make test`, a long one for `make fuzz`.
-# HYPOTHESIS_PROFILE picks one (default "ci"); no deadline, since the shared machine's load
+# HYPOTHESIS_PROFILE picks one (default "ci": the same examples every run, so `make test` is
+# deterministic; "long" explores new ones each run). No deadline: the shared machine's load
 # makes per-example timings noisy (a hang shows as a stuck run, not as a slow example).
 settings.register_profile("ci", max_examples=60, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=5000, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=10, deadline=None)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -62,8 +62,10 @@ def attempt(load, *args, **kwargs) -> Dataset | None:
         ds = load(*args, **kwargs)
     except DataError as exc:
         assert str(exc)
+        event("DataError")
         return None
     check_valid(ds)
+    event("loaded")
     return ds
 
 
@@ -284,11 +286,11 @@ def test_idx_garbage_headers(header, which):
 # --- image files and folders ----------------------------------------------------------------
 
 @st.composite
-def image_file(draw):
+def image_file(draw, *, clean: bool = False):
     """(suffix, bytes) of a valid image in one of the supported formats, maybe mutated."""
     h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    fmt = draw(st.sampled_from(["png", "pgm", "ppm", "pgm-ascii", "npy", "npy-float",
-                                "junk"]))
+    fmt = draw(st.sampled_from(["png", "pgm", "ppm", "pgm-ascii", "npy"] if clean else
+                               ["png", "pgm", "ppm", "pgm-ascii", "npy", "npy-float", "junk"]))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
     if fmt == "png":
@@ -309,6 +311,8 @@ def image_file(draw):
     else:
         raw, suffix = draw(st.binary(max_size=64)), draw(st.sampled_from([".png", ".pnm",
                                                                          ".txt", ""]))
+    if clean:
+        return suffix, raw
     if fmt == "pgm-ascii" and draw(st.booleans()):  # one pixel or header value replaced
         tokens = raw.split(b" ")
         i = draw(st.integers(0, len(tokens) - 1))
@@ -328,7 +332,9 @@ def test_image_files(case):
         try:
             image = images.read_image(path)
         except DataError:
+            event("DataError")
             return
+        event("decoded")
         assert image.dtype == np.float32 and image.ndim == 3 and image.size
         assert np.isfinite(image).all()
         if suffix != ".npy":  # PNG and PGM/PPM are scaled to [0, 1]
@@ -339,15 +345,16 @@ def test_image_files(case):
 def image_tree(draw):
     """{relative path: bytes}: class folders (flat or train/test), sometimes oddly laid out."""
     layout = draw(st.sampled_from(["flat", "split", "split", "odd"]))
-    classes = draw(st.lists(st.sampled_from(["a", "b", "c", ".hidden", "train", "test"]),
-                            min_size=0, max_size=3, unique=True))
-    same = draw(image_file())  # most files share one valid format and size
+    names = ["a", "b", "c"] + (["", ".hidden", "train", "test"] if layout == "odd" else [])
+    classes = draw(st.lists(st.sampled_from(names).filter(bool), max_size=3, unique=True,
+                            min_size=0 if layout == "odd" else 1))
+    same = draw(image_file(clean=draw(st.integers(0, 3)) > 0))  # most files share it
     files = {}
     tops = ("train", "test") if layout == "split" else ("",)
     for top in tops:
         for name in classes:
-            for i in range(draw(st.integers(0, 3))):
-                suffix, raw = draw(image_file()) if draw(st.integers(0, 4)) == 0 else same
+            for i in range(draw(st.integers(0 if layout == "odd" else 1, 4))):
+                suffix, raw = draw(image_file()) if draw(st.integers(0, 5)) == 0 else same
                 files[str(Path(top, name, f"{i}{suffix}"))] = raw
     if layout == "odd":
         for _ in range(draw(st.integers(1, 3))):
