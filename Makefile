@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow install clean sysdeps
+.PHONY: demo test test-slow fuzz install clean sysdeps
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -35,6 +35,11 @@ test: $(STAMP) sysdeps
 
 test-slow: $(STAMP) sysdeps
 	$(PY) -m pytest -q -m slow
+
+# The property-based (fuzz) tests with the long hypothesis profile (5000 examples each;
+# `make test` runs them with 60). Results: benchmarks/results/fuzz.md.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m fuzz --hypothesis-show-statistics
 
 clean:
 	rm -rf $(VENV) demo-run build *.egg-info
