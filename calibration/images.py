@@ -17,6 +17,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,9 @@ SUPPORTED_TEXT = "PNG (8-bit gray/RGB/RGBA, non-interlaced), PGM/PPM (P2/P3/P5/P
 _CONVERT_HINT = ("convert the images to 8-bit PNG or to .npy arrays "
                  "(resizing and other formats are not supported yet)")
 
-#: Largest decoded image accepted, in bytes (16k x 16k RGB): a corrupt header cannot make
-#: the decoder allocate more.
-MAX_IMAGE_BYTES = 2 ** 28
+#: Largest image accepted, in bytes of its decoded float32 array (1 GiB: 16k x 16k gray):
+#: a corrupt or hostile header cannot make the decoder allocate more.
+MAX_IMAGE_BYTES = 2 ** 30
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}  # colour type -> channels (gray, RGB, RGBA)
 
@@ -97,9 +98,7 @@ def decode_png(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
         raise DataError(f"PNG file {path} is corrupt: missing IHDR or IDAT chunk")
     width, height, channels = header
     stride = width * channels
-    if height * (stride + 1) > MAX_IMAGE_BYTES:
-        raise DataError(f"PNG file {path} is too large: {height}x{width}x{channels} pixels "
-                        f"(at most {MAX_IMAGE_BYTES} bytes per image)", hint=_CONVERT_HINT)
+    _check_size(height, width, channels, path)
     try:
         # Bounded: a few KB of IDAT can inflate to gigabytes (a "zip bomb").
         filtered = zlib.decompressobj().decompress(b"".join(idat), height * (stride + 1) + 1)
@@ -178,8 +177,8 @@ def _unfilter_sequential(kind: int, line: np.ndarray, prior: np.ndarray,
 
 # --- Netpbm ------------------------------------------------------------------------------
 
-def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
-    """Decodes a PGM/PPM (``P2``, ``P3``, ``P5``, ``P6``) to float32 ``(H, W, C)`` in [0, 1]."""
+def _pnm_header(raw: bytes, path: str | os.PathLike) -> tuple[bytes, int, int, int, int]:
+    """``(magic, width, height, maxval, end of header)`` of a PGM/PPM file."""
     magic = raw[:2]
     if magic not in (b"P2", b"P3", b"P5", b"P6"):
         raise DataError(f"unsupported PGM/PPM {path}: only P2/P3/P5/P6 are supported. "
@@ -198,13 +197,26 @@ def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
         if start == pos:
             raise DataError(f"PGM/PPM file {path} is truncated in its header")
         tokens.append(raw[start:pos])
-    try:
-        width, height, maxval = (int(t) for t in tokens)
-    except ValueError as exc:
-        raise DataError(f"PGM/PPM file {path} has a corrupt header: {tokens}") from exc
+    if not all(t.isdigit() and len(t) <= 9 for t in tokens):
+        raise DataError(f"PGM/PPM file {path} has a corrupt header: "
+                        f"{[t[:12] for t in tokens]}")
+    width, height, maxval = (int(t) for t in tokens)
     if width < 1 or height < 1 or not 1 <= maxval <= 65535:
         raise DataError(f"PGM/PPM file {path} has an invalid header. Received: "
                         f"width={width}, height={height}, maxval={maxval}")
+    _check_size(height, width, 1 if magic in (b"P2", b"P5") else 3, path)
+    return magic, width, height, maxval, pos
+
+
+def _check_size(height: int, width: int, channels: int, path: str | os.PathLike) -> None:
+    if height * width * channels * 4 > MAX_IMAGE_BYTES:
+        raise DataError(f"image {path} is too large: {height}x{width}x{channels} pixels "
+                        f"(at most {MAX_IMAGE_BYTES} bytes as float32)", hint=_CONVERT_HINT)
+
+
+def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """Decodes a PGM/PPM (``P2``, ``P3``, ``P5``, ``P6``) to float32 ``(H, W, C)`` in [0, 1]."""
+    magic, width, height, maxval, pos = _pnm_header(raw, path)
     channels = 1 if magic in (b"P2", b"P5") else 3
     count = width * height * channels
     body = raw[pos + 1:]  # exactly one whitespace byte separates the header from the data
@@ -235,28 +247,95 @@ def decode_pnm(raw: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
 # --- .npy --------------------------------------------------------------------------------
 
 def _read_npy(path: Path) -> np.ndarray:
+    _npy_shape(*_npy_header(path), path)  # first: a header cannot make np.load allocate
     try:
         array = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 (a damaged header reaches ast.literal_eval:
-        # SyntaxError, tokenize.TokenError; a huge declared shape: MemoryError; ...)
+    except Exception as exc:  # noqa: BLE001 (numpy raises many types for a damaged file)
         raise DataError(f"cannot read image array {path}: {type(exc).__name__}: {exc}") \
             from exc
-    if array.ndim not in (2, 3) or array.size == 0:
-        raise DataError(f"image array {path} must be (H, W) or (H, W, C) with at least one "
-                        f"pixel. Received shape: {array.shape}")
+    _npy_shape(array.shape, array.dtype, path)
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / np.float32(255.0)
-    elif array.dtype.kind == "f":
+    else:
         with np.errstate(over="ignore", invalid="ignore"):
             array = array.astype(np.float32)
         if not np.isfinite(array).all():  # checked here too: streamed folders decode late
             raise DataError(f"image array {path} must be finite float32 values. Received: "
                             f"{int((~np.isfinite(array)).sum())} NaN/Inf or out-of-range values",
                             hint="clean the array, or rescale it")
-    else:
-        raise DataError(f"image array {path} must be uint8 or float. "
-                        f"Received dtype: {array.dtype}", hint=_CONVERT_HINT)
     return array[..., None] if array.ndim == 2 else array
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, without reading the data."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(handle)
+    except Exception as exc:  # noqa: BLE001 (a damaged header reaches ast.literal_eval:
+        # SyntaxError, tokenize.TokenError, ValueError, ...)
+        raise DataError(f"cannot read image array {path}: {type(exc).__name__}: {exc}") \
+            from exc
+    return tuple(shape), dtype
+
+
+def _npy_shape(shape: tuple[int, ...], dtype: np.dtype, path: Path) -> tuple[int, int, int]:
+    """The ``(H, W, C)`` a .npy image decodes to, or a DataError."""
+    if len(shape) not in (2, 3) or 0 in shape:
+        raise DataError(f"image array {path} must be (H, W) or (H, W, C) with at least one "
+                        f"pixel. Received shape: {shape}")
+    if dtype != np.uint8 and dtype.kind != "f":
+        raise DataError(f"image array {path} must be uint8 or float. "
+                        f"Received dtype: {dtype}", hint=_CONVERT_HINT)
+    hwc = (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+    _check_size(*hwc, path)
+    return hwc
+
+
+# --- headers only ------------------------------------------------------------------------
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """The ``(H, W, C)`` an image file decodes to, read from its header only.
+
+    Checks what can be checked without the pixel data: the format and its variant (the same
+    messages as :func:`read_image`), the size, the PNG header's CRC. Damaged pixel data is
+    found when the file is decoded.
+
+    Raises:
+        DataError: unsupported format or variant, or a damaged header (the path is named).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        read_image(path)  # raises the unsupported-format error
+    if suffix == ".npy":
+        return _npy_shape(*_npy_header(path), path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(_HEADER_BYTES)
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    if suffix != ".png":
+        if len(raw) == _HEADER_BYTES:  # a header this long (comments): read it all
+            raw = path.read_bytes()
+        _, width, height, _, _ = _pnm_header(raw, path)
+        channels = 1 if raw[:2] in (b"P2", b"P5") else 3
+        return height, width, channels
+    if raw[:8] != _PNG_SIGNATURE:
+        raise DataError(f"{path} is not a PNG file (bad signature)", hint=_CONVERT_HINT)
+    length, ctype = struct.unpack(">I4s", raw[8:16]) if len(raw) >= 16 else (0, b"")
+    data, crc = raw[16:29], raw[29:33]
+    if ctype != b"IHDR" or length != 13 or len(crc) != 4:
+        raise DataError(f"PNG file {path} is corrupt: it must start with a 13-byte IHDR chunk")
+    if zlib.crc32(ctype + data) != struct.unpack(">I", crc)[0]:
+        raise DataError(f"PNG file {path} is corrupt: CRC mismatch in chunk {ctype!r}")
+    width, height, channels = _png_header(data, path)
+    return height, width, channels
+
+
+_HEADER_BYTES = 4096
 
 
 # --- folders -----------------------------------------------------------------------------
@@ -283,10 +362,9 @@ def is_image_folder(folder: Path) -> bool:
     return any(p.is_dir() for p in _visible(folder))
 
 
-def read_class_folders(folders: list[Path], class_ids: dict[str, int],
-                       expect: tuple[int, ...] | None = None,
-                       ) -> tuple[np.ndarray, np.ndarray, list[Path]]:
-    """Reads every image of every class folder into one stacked array.
+def scan_class_folders(folders: list[Path], class_ids: dict[str, int],
+                       expect: tuple[int, ...] | None = None) -> tuple[Any, np.ndarray]:
+    """Lists every image of every class folder, checking each file's header (not its pixels).
 
     Args:
         folders: class folders; the folder name is the class name.
@@ -294,12 +372,15 @@ def read_class_folders(folders: list[Path], class_ids: dict[str, int],
         expect: the ``(H, W, C)`` every image must have (default: the first image's).
 
     Returns:
-        ``(x, y, files)``: float32 ``(N, H, W, C)``, int64 ``(N,)`` and the files read.
+        ``(x, y)``: a :class:`calibration.stream.LazyImages` ``(N, H, W, C)`` (decoded when
+        indexed) and the int64 labels ``(N,)``.
 
     Raises:
         DataError: an empty class folder, an unsupported file, or images of different sizes.
     """
-    images, labels, files, first = [], [], [], None
+    from calibration.stream import LazyImages
+
+    labels, files, first = [], [], None
     for folder in folders:
         paths = _visible(folder)
         if not paths:
@@ -309,18 +390,17 @@ def read_class_folders(folders: list[Path], class_ids: dict[str, int],
             if path.is_dir():
                 raise DataError(f"class folder {folder} must contain only image files. "
                                 f"Received sub-folder: {path}")
-            image = read_image(path)
+            shape = image_shape(path)
             if expect is None:
-                expect, first = image.shape, path
-            elif image.shape != expect:
+                expect, first = shape, path
+            elif shape != tuple(expect):
                 like = f" (like {first})" if first else ""
                 raise DataError(f"all images must have the same size: {path} is "
-                                f"{_size(image.shape)}, expected {_size(expect)}{like}",
+                                f"{_size(shape)}, expected {_size(expect)}{like}",
                                 hint=_CONVERT_HINT)
-            images.append(image)
             labels.append(class_ids[folder.name])
             files.append(path)
-    return np.stack(images), np.asarray(labels, np.int64), files
+    return LazyImages(files, expect), np.asarray(labels, np.int64)
 
 
 def _size(shape: tuple[int, ...]) -> str:
@@ -333,7 +413,7 @@ TEST_FRACTION = 0.2
 
 
 def read_image_folder(folder: str | os.PathLike) -> dict:
-    """Reads an image-classification folder.
+    """Reads the layout of an image-classification folder and every image's header.
 
     Two layouts are accepted; class names are the sorted sub-folder names:
 
@@ -342,7 +422,9 @@ def read_image_folder(folder: str | os.PathLike) -> dict:
       seed :data:`SPLIT_SEED` after sorting the file names (deterministic everywhere).
 
     Returns:
-        ``{"x_train", "y_train", "x_test", "y_test", "class_names"}``.
+        ``{"x_train", "y_train", "x_test", "y_test", "class_names"}``; the inputs are
+        :class:`calibration.stream.LazyImages` (no pixel is decoded yet: call
+        ``materialise()`` for arrays), the labels int64 arrays.
 
     Raises:
         DataError: a layout, file format or image size problem (the path is named).
@@ -363,12 +445,12 @@ def read_image_folder(folder: str | os.PathLike) -> dict:
             if not folders:
                 raise DataError(f"image folder {folder / split} has no class sub-folders",
                                 hint=f"put images in {folder / split}/<class>/")
-        x_train, y_train, _ = read_class_folders(train, ids)
-        x_test, y_test, _ = read_class_folders(test, ids, expect=x_train.shape[1:])
+        x_train, y_train = scan_class_folders(train, ids)
+        x_test, y_test = scan_class_folders(test, ids, expect=x_train.shape[1:])
         return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
                 "class_names": tuple(classes)}
     ids = {name: i for i, name in enumerate(names)}
-    x, y, _ = read_class_folders(top, ids)
+    x, y = scan_class_folders(top, ids)
     rng = np.random.default_rng(SPLIT_SEED)
     test_idx = []
     for class_id in range(len(names)):
@@ -381,5 +463,5 @@ def read_image_folder(folder: str | os.PathLike) -> dict:
                         hint="add images, or use DIR/train/<class>/ and DIR/test/<class>/")
     is_test = np.zeros(len(y), bool)
     is_test[test_idx] = True
-    return {"x_train": x[~is_test], "y_train": y[~is_test], "x_test": x[is_test],
+    return {"x_train": x.take(~is_test), "y_train": y[~is_test], "x_test": x.take(is_test),
             "y_test": y[is_test], "class_names": tuple(names)}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from calibration import idx, images
+from calibration.stream import is_streamed
 from targets.errors import DataError, brief
 
 FASHION_MNIST = "fashion-mnist"
@@ -42,6 +43,10 @@ ACCEPTED_FORMS = ("fashion-mnist (full: --data-dir, the system copy, else the bu
                   "a folder of IDX files (train-images-idx3-ubyte[.gz], ...)",
                   "an image folder (DIR/<class>/*.png or DIR/train|test/<class>/*.png)",
                   "module:function returning arrays, a dict, a Dataset or tf.data datasets")
+#: Image folders whose decoded float32 size exceeds this many MiB are streamed (decoded on
+#: demand) instead of loaded into memory; ``$EDGECOMPRESS_STREAM_MB`` overrides it.
+STREAM_MB = 256
+STREAM_ENV = "EDGECOMPRESS_STREAM_MB"
 #: The largest class id accepted (labels are indices into the model's outputs).
 MAX_CLASS_ID = 2 ** 31 - 1
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -53,7 +58,9 @@ class Dataset:
 
     Inputs become float32 (``uint8`` is scaled by 1/255, other numbers are cast), a
     3-D input ``(N, H, W)`` gets a channel axis, and labels become int64 class ids
-    (one-hot rows and ``(N, 1)`` columns are accepted).
+    (one-hot rows and ``(N, 1)`` columns are accepted). The inputs of a large image folder
+    stay files (:class:`calibration.stream.LazyImages`, ``streamed``): indexing decodes
+    what it selects, and each image is checked when it is decoded.
 
     Attributes:
         name: short name, e.g. ``"fashion-mnist"``.
@@ -115,11 +122,19 @@ class Dataset:
                             f"{what}={declared}", hint="labels are class ids 0..num_classes-1")
         return int(declared)
 
+    @property
+    def streamed(self) -> bool:
+        """True when the inputs are image files decoded on demand (a large image folder)."""
+        return is_streamed(self.x_train) or is_streamed(self.x_test)
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description: name, source, split sizes, input shape, classes."""
-        return {"name": self.name, "source": self.source, "train": len(self.x_train),
-                "test": len(self.x_test), "input_shape": list(self.x_train.shape[1:]),
-                "num_classes": self.num_classes}
+        out = {"name": self.name, "source": self.source, "train": len(self.x_train),
+               "test": len(self.x_test), "input_shape": list(self.x_train.shape[1:]),
+               "num_classes": self.num_classes}
+        if self.streamed:
+            out["streamed"] = True
+        return out
 
     def __repr__(self) -> str:  # the arrays themselves are too long to be useful here
         return (f"Dataset(name={self.name!r}, train={len(self.x_train)}, "
@@ -137,6 +152,11 @@ def _class_names(names: Any) -> tuple[str, ...] | None:
 
 
 def _inputs(x: Any, key: str) -> np.ndarray:
+    if is_streamed(x):  # image files decoded on demand: each decode checks its image
+        if len(x) == 0 or x.size == 0:
+            raise DataError(f"{key} is empty. Received shape: {x.shape}",
+                            hint="every split needs at least one sample")
+        return x
     x = _array(x, key)
     if x.dtype.kind not in "biuf":
         raise DataError(f"{key} must be numeric. Received dtype: {x.dtype}")
@@ -225,8 +245,8 @@ def _array(value: Any, key: str) -> np.ndarray:
     return array
 
 
-def load_dataset(spec: str | os.PathLike | Dataset, *, data_dir: str | os.PathLike | None = None
-                 ) -> Dataset:
+def load_dataset(spec: str | os.PathLike | Dataset, *, data_dir: str | os.PathLike | None = None,
+                 stream: bool | None = None) -> Dataset:
     """Loads a dataset from any supported source.
 
     Args:
@@ -237,6 +257,9 @@ def load_dataset(spec: str | os.PathLike | Dataset, *, data_dir: str | os.PathLi
             Without it, ``$EDGECOMPRESS_FASHION_MNIST_DIR`` or
             ``/usr/share/datasets/fashion-mnist`` is used when it has the files, else
             the bundled subset (``Dataset.source`` says which).
+        stream: image folders only: True decodes images on demand (``Dataset.streamed``),
+            False loads them into memory; None (default) streams a folder whose decoded
+            size exceeds ``$EDGECOMPRESS_STREAM_MB`` (default :data:`STREAM_MB`).
 
     Returns:
         A validated :class:`Dataset`.
@@ -265,7 +288,7 @@ def load_dataset(spec: str | os.PathLike | Dataset, *, data_dir: str | os.PathLi
                             f"Received suffix: {path.suffix or '(none)'}", hint=_forms_hint())
         return load_npz(path)
     if path.is_dir():
-        return _load_folder(path)
+        return _load_folder(path, stream)
     text = os.fspath(spec)
     if _FACTORY.match(text):
         return _from_factory(text)
@@ -275,6 +298,20 @@ def load_dataset(spec: str | os.PathLike | Dataset, *, data_dir: str | os.PathLi
     close = difflib.get_close_matches(key or "", [FASHION_MNIST, *BUNDLED_ALIASES], n=1)
     guess = f"did you mean {close[0]!r}? " if close else ""
     raise DataError(f"unknown dataset. Received: {text!r}", hint=guess + _forms_hint())
+
+
+def _stream_limit() -> int:
+    text = os.environ.get(STREAM_ENV)
+    if text is None:
+        return STREAM_MB * 2 ** 20
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = -1.0
+    if not limit >= 0:
+        raise DataError(f"${STREAM_ENV} must be a number of MiB >= 0. Received: {text!r}",
+                        hint="e.g. 0 to always stream image folders")
+    return int(limit * 2 ** 20)
 
 
 def _forms_hint() -> str:
@@ -368,13 +405,20 @@ def _read_npz(path: Path) -> dict[str, Any]:
     return arrays
 
 
-def _load_folder(folder: Path) -> Dataset:
+def _load_folder(folder: Path, stream: bool | None) -> Dataset:
     if idx.find_idx_files(folder):
         arrays = idx.read_idx_folder(folder)
         return Dataset(folder.name, f"{folder} (IDX: {_sizes(arrays)})", **arrays)
     if images.is_image_folder(folder):
-        arrays = images.read_image_folder(folder)
-        return Dataset(folder.name, f"{folder} (images: {_sizes(arrays)})", **arrays)
+        arrays = images.read_image_folder(folder)  # headers only: nothing decoded yet
+        decoded = arrays["x_train"].nbytes + arrays["x_test"].nbytes
+        if stream is None:
+            stream = decoded > _stream_limit()
+        if not stream:
+            arrays["x_train"] = arrays["x_train"].materialise()
+            arrays["x_test"] = arrays["x_test"].materialise()
+        how = f"streamed, {decoded / 2 ** 20:.0f} MiB decoded" if stream else "images"
+        return Dataset(folder.name, f"{folder} ({how}: {_sizes(arrays)})", **arrays)
     raise DataError(f"{folder} is neither an IDX folder nor an image folder. Received "
                     f"files: {idx.listing(folder)}", hint=_forms_hint())
 
@@ -550,7 +594,8 @@ def subsample(ds: Dataset, *, train: int | None = None, test: int | None = None,
             picked[f"x_{split}"], picked[f"y_{split}"] = x, y
             continue
         keep = np.sort(_pick(len(x), _count(n, split), seed))
-        picked[f"x_{split}"], picked[f"y_{split}"] = x[keep], y[keep]
+        picked[f"x_{split}"] = x.take(keep) if is_streamed(x) else x[keep]  # still streamed
+        picked[f"y_{split}"] = y[keep]
     note = f"{ds.source}, subset {_sizes(picked)} (seed {seed})"
     return dataclasses.replace(ds, source=note, **picked)
 

@@ -148,7 +148,7 @@ def draw_samples(spec: str, n: int, *, data_dir: str | None = None, seed: int = 
                         f"sample shape {tuple(dataset.x_test.shape[1:])}, the run used "
                         f"{tuple(input_shape)}", hint="pass the run's data with --data")
     picked = sources.subsample(dataset, test=n, seed=seed)
-    return picked.x_test, picked.y_test, picked.source
+    return np.asarray(picked.x_test), picked.y_test, picked.source  # decodes a streamed split
 
 
 # --- the runner command (one definition for run.sh and the ssh bench) ---------------------

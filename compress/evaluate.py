@@ -78,6 +78,10 @@ def gzip_size(path: str | Path) -> int:
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
+#: Samples per chunk when a streamed split is evaluated (decoded one chunk at a time).
+STREAM_CHUNK = 1024
+
+
 def evaluate_tflite(path: str | Path, x: np.ndarray, y: np.ndarray, *,
                     threads: int | None = None) -> float:
     """Top-1 accuracy of a .tflite file with the LiteRT interpreter."""
@@ -85,10 +89,17 @@ def evaluate_tflite(path: str | Path, x: np.ndarray, y: np.ndarray, *,
 
     if len(x) == 0:
         raise DataError("the test split is empty. Received: 0 samples")
+    # A streamed split (image files) is decoded and evaluated a chunk at a time.
+    chunk = STREAM_CHUNK if not isinstance(x, np.ndarray) else len(x)
+    correct = 0
     try:
-        return float(runner.evaluate(str(path), x, y, threads=threads)["accuracy"])
+        for start in range(0, len(x), chunk):
+            result = runner.evaluate(str(path), x[start:start + chunk],
+                                     y[start:start + chunk], threads=threads)
+            correct += round(result["accuracy"] * result["samples"])
     except runner.RunnerError as exc:
         raise BenchmarkError(f"evaluating {path} failed: {exc}") from None
+    return correct / len(x)
 
 
 def benchmark_tflite(path: str | Path, sample: np.ndarray, *, warmup: int, runs: int,

@@ -133,6 +133,7 @@ class Session:
                     ) -> TrainedModels:
         from compress import _keras
         from compress.stages import make_stage
+        from compress.streaming import fit_model
 
         stages = self.recipe.stages[start:]
         if stages and len(x) == 0:
@@ -159,8 +160,9 @@ class Session:
             if cfg.epochs > 0:
                 callbacks = stage.callbacks(ctx) + [self.progress.keras_callback(
                     f"{cfg.kind} ({index + 1}/{len(self.recipe.stages)})", cfg.epochs, steps)]
-                fit = fitted.fit(x, y, batch_size=batch, epochs=cfg.epochs, verbose=0,
-                                 shuffle=True, validation_data=validation, callbacks=callbacks)
+                # fit_model: a streamed image folder trains through tf.data
+                fit = fit_model(fitted, x, y, batch_size=batch, epochs=cfg.epochs, verbose=0,
+                                shuffle=True, validation_data=validation, callbacks=callbacks)
                 history = {k: list(map(float, v)) for k, v in fit.history.items()}
                 if not stage.hooks_ran(prepared):
                     raise CompressError(f"stage {cfg.kind}: its training hooks never ran",
