@@ -8,7 +8,13 @@ decoders for the formats a calibration folder typically holds:
 - ``.npy``: a ``(H, W)`` or ``(H, W, C)`` array, ``uint8`` (scaled by 1/255) or float.
 
 Every image comes back as float32 ``(H, W, C)`` scaled to [0, 1] (``.npy`` floats are
-kept as they are).
+kept as they are). Image files are untrusted input: every declared size is checked against
+the data and :data:`MAX_IMAGE_BYTES` before anything is allocated or inflated.
+
+An image folder is read in two steps: :func:`read_image_folder` checks the layout and every
+file's header (:func:`image_shape`: format, variant, size) without decoding pixels, and
+returns :class:`calibration.stream.LazyImages`; the caller decodes them all (small folders)
+or on demand (large folders, see ``calibration.sources.STREAM_MB``).
 """
 
 from __future__ import annotations

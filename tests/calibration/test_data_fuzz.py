@@ -364,8 +364,19 @@ def image_tree(draw):
     return files
 
 
-@given(image_tree())
-def test_image_folders(tree):
+def _load_streamed(root):
+    """A streamed load, then every image decoded: a damaged file may fail only here."""
+    ds = load_dataset(root, stream=True)
+    assert ds.streamed
+    for split in ("train", "test"):
+        lazy = getattr(ds, f"x_{split}")
+        decoded = lazy.materialise()
+        assert decoded.shape == lazy.shape and np.isfinite(decoded).all()
+    return ds
+
+
+@given(image_tree(), st.booleans())
+def test_image_folders(tree, stream):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
         root.mkdir()
@@ -376,7 +387,10 @@ def test_image_folders(tree):
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(raw)
-        attempt(load_dataset, str(root))
+        if stream:
+            attempt(_load_streamed, root)
+        else:
+            attempt(load_dataset, str(root), stream=False)
 
 
 # --- module:function ------------------------------------------------------------------------
