@@ -471,7 +471,8 @@ def _small(**overrides):
     # 1e20 was cast to int64 as -2**63: a negative class id inside a valid Dataset
     ({"y_train": np.array([0.0, 1.0, 1e20])}, r"y_train must be class ids up to 2147483647"),
     ({"y_train": np.array([0, 1, 2 ** 63], np.uint64)}, r"class ids up to"),
-    ({"y_test": np.array([["a", "b"], ["c", "d"]])}, r"y_test must be integer class ids or one-hot"),
+    ({"y_test": np.array([["a", "b"], ["c", "d"]])},
+     r"y_test must be integer class ids or one-hot"),
     ({"x_train": np.zeros((3, 0))}, r"x_train samples hold no values"),  # was accepted
     ({"x_test": np.full((2, 2), 1e300)}, r"x_test must be finite. Received: 4 values beyond "
                                          r"the float32 range"),  # was called NaN/Inf

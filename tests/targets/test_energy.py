@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pathlib
 import sys
+import time
 
 import pytest
 
@@ -210,10 +211,11 @@ def test_rapl_measures_from_counters_with_wraparound(tmp_path):
     (domain / "name").write_text("package-0\n")
     (domain / "max_energy_range_uj").write_text("100000\n")
     counter = domain / "energy_uj"
-    counter.write_text("99500\n")
+    counter.write_text("98500\n")  # the warm-up call reaches 99500: window 1 wraps
 
     def fn():
         counter.write_text(f"{(int(counter.read_text()) + 1000) % 100000}\n")
+        time.sleep(0.002)  # <= 10 calls a 20 ms window: the counter wraps once, not per 100
 
     assert energy.rapl_available(tmp_path) == (True, "intel-rapl:0 (package-0)")
     fig = energy.measure_rapl(fn, window_s=0.02, windows=3, root=tmp_path)

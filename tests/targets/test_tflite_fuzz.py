@@ -48,7 +48,8 @@ def mutations(draw, good: bytes):
         pos = draw(positions)
         if kind == "overwrite":
             value = draw(st.sampled_from([b"\x00", b"\xff", b"\x7f\xff\xff\xff",
-                                          b"\xff\xff\xff\xff", b"\x80"]) | st.binary(min_size=1, max_size=4))
+                                          b"\xff\xff\xff\xff", b"\x80"])
+                         | st.binary(min_size=1, max_size=4))
             data[pos:pos + len(value)] = value
         elif kind == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
