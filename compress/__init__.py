@@ -27,12 +27,16 @@ _LAZY = {
     "ConversionError": "compress.errors",
     "TargetError": "compress.errors",
     "BenchmarkError": "compress.errors",
+    "register_translation": "compress.keras3",
 }
+_SUBMODULES = ("keras3",)  # ``compress.keras3.to_tf_keras`` after a plain ``import compress``
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"compress.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'compress' has no attribute {name!r}")

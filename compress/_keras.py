@@ -94,9 +94,10 @@ def require_tf_keras(model: object, *, what: str = "model") -> None:
     if is_keras3_model(model):
         raise ModelLoadError(
             f"The {what} is a Keras 3 model ({type(model).__module__}.{type(model).__name__}); "
-            "edgecompress compresses tf_keras (Keras 2) models because tfmot supports only those.",
-            hint="Build or load the model with `import tf_keras as keras` (pip package tf-keras), "
-            "or save it as .h5/SavedModel from Keras 2. Keras 3 support is planned.",
+            "this step trains tf_keras (Keras 2) models because tfmot supports only those.",
+            hint="bridge it first: `model, check = compress.keras3.to_tf_keras(model)`, then "
+            "compile the returned model with string names or tf_keras objects "
+            "(compress.compress_model and `edgecompress run` bridge Keras 3 models themselves)",
         )
     raise ModelLoadError(
         f"Expected a tf_keras Model for the {what}. Received: {type(model).__name__}",

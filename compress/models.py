@@ -1,7 +1,8 @@
 """Load and save models: ``.keras``/``.h5`` saved by tf_keras, SavedModel dirs, ``module:function``.
 
-A ``.keras`` file written by Keras 3 is recognised from its own ``metadata.json`` and
-refused with a clear message (tfmot needs tf_keras models).
+A ``.keras`` file written by Keras 3 is recognised from its own ``metadata.json``; it (and an
+in-memory Keras 3 model) is bridged to tf_keras by ``compress.keras3`` (tfmot needs tf_keras
+models): its stored config is judged layer by layer before anything is loaded.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import os
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ class ModelSource:
     location: str
     size_bytes: int | None
     keras_version: str | None = None
+    #: a Keras 3 model bridged to tf_keras: the check (``compress.keras3.to_tf_keras``)
+    bridge: dict | None = None
+    #: ... and the Keras 3 model itself (to check on calibration samples, to save back)
+    original: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def keras3(self) -> bool:
+        return self.original is not None
 
 
 def keras_file_version(path: str | Path) -> str | None:
@@ -103,17 +112,23 @@ def code_risks(config: Any, path: str = "") -> list[str]:
 def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, ModelSource]:
     """Load a tf_keras model from a path, a ``module:function`` factory, or pass one through.
 
+    A Keras 3 model (a ``.keras`` saved by Keras 3, an in-memory or factory-made one) comes
+    back as its checked tf_keras twin; ``source.original`` holds the Keras 3 model.
+
     Model files are untrusted: a file whose stored config would run code when loaded
     (a ``Lambda`` layer, a class from a non-Keras module) is refused unless
     ``trust_model_code=True``. The config is read without deserializing anything.
 
     Raises:
-        ModelLoadError: missing/corrupt file, Keras 3 file, code in an untrusted file,
-            or a factory that fails.
+        ModelLoadError: missing/corrupt file, code in an untrusted file, a factory that
+            fails, or a Keras 3 model whose bridged twin computes something else.
+        UnsupportedLayerError: a Keras 3 model with a layer the bridge cannot translate.
     """
     from compress import _keras
 
     if not isinstance(spec, (str, os.PathLike)):
+        if _keras.is_keras3_model(spec):
+            return _bridged(spec, "memory", type(spec).__name__, None)
         _keras.require_tf_keras(spec)
         return spec, ModelSource("memory", type(spec).__name__, None)
     text = str(spec)
@@ -137,24 +152,14 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
             raise ModelLoadError(f"{text} is not a valid .keras file (no readable metadata.json).",
                                  hint="the file may be truncated or not a Keras model")
         if version.split(".")[0] == "3":
-            raise ModelLoadError(
-                f"{text} was saved by Keras {version} (Keras 3); edgecompress currently "
-                "compresses tf_keras (Keras 2) models, because tfmot supports only those.",
-                hint="re-save the model from tf_keras (`import tf_keras as keras`) as .keras or "
-                     ".h5, or export a SavedModel. Keras 3 support is planned.")
+            return _load_keras3_file(path, version, trust_model_code=trust_model_code)
     elif path.suffix in (".h5", ".hdf5"):
         kind = "h5"
     else:
         raise ModelLoadError(f"unsupported model file type. Received: {text!r}",
                              hint="use .keras, .h5, a SavedModel directory or module:function")
-    if kind in ("keras", "h5") and not trust_model_code:
-        risks = code_risks(stored_config(path))
-        if risks:
-            raise ModelLoadError(
-                f"{text} contains layers that would run code stored in the file when it is "
-                f"loaded: {', '.join(risks)}. Refusing to load an untrusted model file.",
-                hint="if you trust this file, pass --trust-model-code "
-                     "(trust_model_code=True in the Python API)")
+    if kind in ("keras", "h5"):
+        _refuse_code(path, stored_config(path), trust_model_code)
     try:
         kwargs = {"safe_mode": not trust_model_code} if kind == "keras" else {}
         model = keras.models.load_model(str(path), compile=False, **kwargs)
@@ -168,6 +173,49 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
             hint="export the SavedModel with tf_keras `model.save(dir, save_format='tf')`")
     version = keras_file_version(path) if kind == "keras" else None
     return model, ModelSource(kind, str(path), _size_of(path), version)
+
+
+def _load_keras3_file(path: Path, version: str, *, trust_model_code: bool
+                      ) -> tuple[Any, ModelSource]:
+    """A ``.keras`` saved by Keras 3: judged from its config, loaded by Keras 3, bridged."""
+    from compress import keras3, keras3_config
+
+    config = stored_config(path)
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path} is not a valid .keras file (no readable config.json).",
+                             hint="the file may be truncated or not a Keras model")
+    # Judged before loading: loading a custom class imports (runs) its module.
+    keras3_config.raise_unsupported(keras3_config.check_model(config),
+                                    what=f"{path} (saved by Keras {version})")
+    _refuse_code(path, config, trust_model_code)
+    original = keras3.load_file(path, safe_mode=not trust_model_code)
+    return _bridged(original, "keras", str(path), _size_of(path), version=version)
+
+
+def _bridged(original: Any, kind: str, location: str, size: int | None, *,
+             version: str | None = None) -> tuple[Any, ModelSource]:
+    """The tf_keras twin of a Keras 3 model (checked on seeded random inputs here; the
+    pipeline checks it again on the calibration samples)."""
+    from compress import keras3
+
+    twin, record = keras3.to_tf_keras(original, what=f"the Keras 3 model {location}")
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    return twin, ModelSource(kind, location, size, version, bridge=record, original=original)
+
+
+def _refuse_code(path: Path, config: Any, trust_model_code: bool) -> None:
+    if trust_model_code:
+        return
+    risks = code_risks(config)
+    if risks:
+        raise ModelLoadError(
+            f"{path} contains layers that would run code stored in the file when it is "
+            f"loaded: {', '.join(risks)}. Refusing to load an untrusted model file.",
+            hint="if you trust this file, pass --trust-model-code "
+                 "(trust_model_code=True in the Python API)")
 
 
 def _looks_like_factory(text: str) -> bool:
@@ -194,6 +242,8 @@ def _load_factory(text: str) -> tuple[Any, ModelSource]:
     if not callable(factory):
         raise ModelLoadError(f"{module_name} has no callable {func_name!r}. Received: {text!r}")
     model = factory()
+    if _keras.is_keras3_model(model):
+        return _bridged(model, "factory", text, None)
     _keras.require_tf_keras(model, what=f"model returned by {text}")
     return model, ModelSource("factory", text, None)
 

@@ -80,6 +80,7 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
     _keras.set_seed(recipe.seed)
     representative = sources.representative_samples(dataset, recipe.calibration.samples,
                                                     seed=recipe.seed)
+    bridge = _recheck_bridge(source, model, representative, progress)
     timings: dict[str, float] = {}
     fingerprint = {"recipe": hashlib.sha256(dump_recipe(recipe).encode()).hexdigest(),
                    "model": checkpoint.model_fingerprint(model),
@@ -110,22 +111,35 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
                                  trained=trained, representative=representative,
                                  progress=progress, timings=timings, t_start=t_start,
                                  dataset_info={"spec": data_spec(data),
-                                               "data_dir": data_dir})
+                                               "data_dir": data_dir}, keras3_bridge=bridge)
     ck.done()  # the output folder is complete: the checkpoints are no longer needed
     progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
-    return RunResult(report=data_out, out_dir=Path(out_dir), model=trained.float_model)
+    # Keras 3 in, Keras 3 out (the reloaded model/model.keras); else the tf_keras model
+    model_out = trained.keras3_model if trained.keras3_model is not None else trained.float_model
+    return RunResult(report=data_out, out_dir=Path(out_dir), model=model_out)
 
 
 def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, trained: Any,
                   representative: Any, progress: Any, timings: dict[str, float],
-                  t_start: float, dataset_info: dict | None = None) -> dict:
+                  t_start: float, dataset_info: dict | None = None,
+                  keras3_bridge: dict | None = None) -> dict:
     """Save the compressed model, export and measure every target, write the report files.
 
-    Shared by ``compress_model`` and ``Session.finalize`` (the callback API).
+    Shared by ``compress_model`` and ``Session.finalize`` (the callback API). With
+    ``keras3_bridge`` (a Keras 3 model came in) the float model is saved back as Keras 3.
     """
     from compress import models
 
-    models.save_model(trained.float_model, tmp / "model")
+    notes = _notes(trained, recipe)
+    if keras3_bridge is not None:
+        from compress import keras3
+
+        progress.info("model: bridging the compressed float model back to Keras 3")
+        trained.keras3_model, keras3_bridge["back_to_keras3"] = keras3.save_keras3(
+            trained.float_model, tmp / "model" / "model.keras", samples=representative)
+        notes.append(_bridge_note(keras3_bridge))
+    else:
+        models.save_model(trained.float_model, tmp / "model")
     artifacts, conv_s, eval_s, bench_s = [], 0.0, 0.0, 0.0
     (tmp / "artifacts").mkdir()
     for spec in recipe.targets:
@@ -141,8 +155,7 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
     report = Report(
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
         environment=_environment(), dataset={**dataset.summary(), **(dataset_info or {})},
-        timings=timings,
-        notes=_notes(trained, recipe))
+        timings=timings, notes=notes, keras3=keras3_bridge)
     from compress.devices import device_figures, write_report_files
 
     # The recipe first: device_figures reads which devices it names.
@@ -150,6 +163,31 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
     data_out = device_figures(report.to_dict(), tmp)  # MACs, energy tiers, per-device figures
     write_report_files(tmp, data_out)  # report.json, report.md, report.html
     return data_out
+
+
+def _recheck_bridge(source: Any, model: Any, samples: Any, progress: Any) -> dict | None:
+    """For a Keras 3 model: the bridge check again, on the calibration samples."""
+    if not source.keras3:
+        return None
+    from compress import keras3
+
+    check = keras3.recheck(source.original, model, samples,
+                           what=f"the Keras 3 model {source.location} bridged to tf_keras")
+    progress.info(f"model: Keras {source.keras_version} model bridged to tf_keras "
+                  f"({source.bridge['layers']} layers; outputs on {check['samples']} "
+                  f"calibration samples differ by at most {check['max_abs_diff']:.3g})")
+    return {"keras_version": source.keras_version, "layers": source.bridge["layers"],
+            "tolerance_relative": keras3.TOLERANCE, "to_tf_keras": check}
+
+
+def _bridge_note(bridge: dict) -> str:
+    there, back = bridge["to_tf_keras"], bridge["back_to_keras3"]
+    return (f"Keras {bridge['keras_version']} model: bridged to tf_keras for compression "
+            f"(outputs on {there['samples']} calibration samples differ by at most "
+            f"{there['max_abs_diff']:.3g}, relative {there['relative']:.3g}); model/model.keras "
+            f"is the compressed float model saved back as Keras 3 and reloaded (differs from "
+            f"the tf_keras model by at most {back['max_abs_diff']:.3g}); nested models come "
+            "back flattened")
 
 
 def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: Recipe) -> dict:

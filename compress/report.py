@@ -72,8 +72,11 @@ class Report:
     dataset: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: a Keras 3 model's bridge checks (``compress.keras3``); None for tf_keras models
+    keras3: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
+        extra = {} if self.keras3 is None else {"keras3": self.keras3}
         return {
             "schema": SCHEMA,
             "recipe": self.recipe,
@@ -84,6 +87,7 @@ class Report:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "environment": self.environment,
             "notes": list(self.notes),
+            **extra,
         }
 
     def to_json(self) -> str:

@@ -34,6 +34,8 @@ class TrainedModels:
     stages: list[StageReport] = field(default_factory=list)
     #: stages restored from an interrupted run's checkpoints (``--resume``), else 0
     resumed_after: int = 0
+    #: the float model saved back as Keras 3 (a Keras 3 model came in), else None
+    keras3_model: Any = None
 
 
 @dataclass

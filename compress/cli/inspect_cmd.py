@@ -8,7 +8,11 @@ from compress.cli.options import emit_json, json_option
 
 
 @click.command("inspect")
-@click.argument("tflite", type=click.Path(dir_okay=False))
+@click.argument("tflite", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--keras", "keras_file", is_flag=True,
+              help="FILE is a Keras model (.keras/.h5): say whether the Keras 3 bridge "
+                   "translates it, layer by layer, and list the supported layers. Reads the "
+                   "stored config only (no code from the file runs).")
 @click.option("--target", "-t", default=None, metavar="ID",
               help="Check the file against a device profile (`edgecompress targets` lists "
                    "them). For coral-* targets: which ops the Edge TPU compiler maps and where "
@@ -19,8 +23,8 @@ from compress.cli.options import emit_json, json_option
               help="Folder for edgetpu_compiler's <name>_edgetpu.tflite and .log "
                    "(default: next to TFLITE).")
 @json_option
-def command(tflite, target, no_compile, compiler_out, as_json):
-    """Show ops with counts, tensor dtypes, quantization, sizes and weight sparsity of TFLITE.
+def command(tflite, keras_file, target, no_compile, compiler_out, as_json):
+    """Show ops with counts, tensor dtypes, quantization, sizes and weight sparsity of FILE.
 
     With --target, also check it against that device: format, I/O dtypes, static shapes and
     custom ops; for an Edge TPU target, the ops mapped to the Edge TPU (the compiler splits
@@ -31,7 +35,20 @@ def command(tflite, target, no_compile, compiler_out, as_json):
     Example:
       edgecompress inspect run1/artifacts/int8.tflite --json
       edgecompress inspect model_int8.tflite --target coral-usb
+      edgecompress inspect --keras my_keras3_model.keras
     """
+    if keras_file:
+        if target or no_compile or compiler_out:
+            raise click.UsageError("--keras inspects a Keras model file; --target, "
+                                   "--no-compile and --compiler-out apply to .tflite files")
+        from compress.keras3 import inspect_keras, render_inspect_keras
+
+        info = inspect_keras(tflite)
+        if as_json:
+            emit_json(info)
+        else:
+            click.echo(render_inspect_keras(info))
+        return
     from compress.inspect import inspect_file, render_inspect
 
     info = inspect_file(tflite, target=target, use_compiler=not no_compile,
