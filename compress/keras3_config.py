@@ -138,7 +138,9 @@ def registered(entry: Mapping[str, Any]) -> Translation | None:
 
 def unregister(class_name: str) -> None:
     """Remove a registered translation (tests, or a user replacing one)."""
-    _REGISTERED.pop(class_name, None)
+    translation = _REGISTERED.pop(class_name, None)
+    for made in [k for k, v in _MADE_BY.items() if v is translation]:
+        del _MADE_BY[made]
 
 
 # --- judging a config ------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def _container_problem(cls: str, cfg: Mapping[str, Any]) -> str | None:
 def _layer_problem(entry: Mapping[str, Any], cls: str, cfg: Mapping[str, Any]) -> str | None:
     module = entry.get("module")
     if cls == "Lambda":
-        return "a Lambda layer holds arbitrary Python code, which cannot be translated"
+        return "a Lambda layer, whose arbitrary Python code cannot be translated"
     if isinstance(module, str) and module.startswith("keras.src.ops"):
         return (f"a keras.ops call ({module.rsplit('.', 1)[-1]}.{cls}) in the Functional "
                 "graph; use the equivalent layer (e.g. keras.layers.Add)")
@@ -245,7 +247,11 @@ def raise_unsupported(checks: list[LayerCheck], *, what: str) -> None:
     more = f" (and {len(bad) - 1} more: {', '.join(c.path for c in bad[1:4])}" \
            f"{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
     subclassed = first.reason == "a subclassed model"
-    if subclassed:
+    if first.class_name == "Lambda":
+        hint = ("replace the Lambda with built-in layers (`edgecompress inspect --keras FILE` "
+                "lists the supported ones), or with a custom layer whose translation you "
+                "register (compress.keras3.register_translation; README, 'Keras 3 models')")
+    elif subclassed:
         hint = ("rebuild it with the Functional API (keras.Model(inputs, outputs)) or as a "
                 "keras.Sequential from supported layers; `edgecompress inspect --keras FILE` "
                 "lists them")
@@ -328,6 +334,9 @@ def _registered_entry(translation: Any, cfg: dict, cls: str, *, to: str, path: s
             f"the registered translation for layer '{path}' ({cls}) must return a layer. "
             f"Received: {type(layer).__name__}")
     made = type(layer).__name__
+    if made in SUPPORTED and type(layer).__module__.startswith(("tf_keras", "keras")):
+        # a built-in layer: rebuilt by name, and the table translates it back
+        return {"class_name": made, "config": layer.get_config()}
     custom[made] = type(layer)
     if to == "tf_keras":
         _MADE_BY[made] = translation

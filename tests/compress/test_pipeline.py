@@ -96,20 +96,6 @@ def test_data_that_does_not_fit(tmp_path, tiny_model_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_keras3_file_is_refused_clearly(tmp_path):
-    import keras  # Keras 3, installed with TensorFlow 2.21
-
-    from compress.models import load_model
-
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    path = tmp_path / "k3.keras"
-    model.save(path)
-    with pytest.raises(ModelLoadError, match=r"saved by Keras 3\.\d+\.\d+ \(Keras 3\)"):
-        load_model(str(path))
-    with pytest.raises(ModelLoadError, match="is a Keras 3 model"):
-        load_model(model)
-
-
 def test_lambda_h5_is_refused_and_its_code_never_runs(tmp_path, monkeypatch):
     """An .h5 whose Lambda would write a file when executed: refused, exit 1, no file."""
     import subprocess
