@@ -94,10 +94,12 @@ SUPPORTED: dict[str, Rule] = {
                         "GlobalMaxPooling2D"),
     **_rules("merging", "Add Subtract Multiply Average Maximum Minimum Concatenate"),
     **_rules("regularization", "Dropout GaussianNoise GaussianDropout"),
+    # Keras 3's SpatialDropout takes no `trainable` argument
     **_rules("regularization", "SpatialDropout1D SpatialDropout2D",
-             tf_keras_only={"noise_shape": None}),
-    **_rules("reshaping", "Reshape Flatten Permute ZeroPadding1D ZeroPadding2D Cropping1D "
-                          "Cropping2D UpSampling1D UpSampling2D"),
+             tf_keras_only={"noise_shape": None, "trainable": ANY}),
+    **_rules("reshaping", "Reshape Flatten Permute ZeroPadding2D Cropping1D Cropping2D "
+                          "UpSampling1D UpSampling2D"),
+    **_rules("reshaping", "ZeroPadding1D", keras3_only={"data_format": "channels_last"}),
     **_rules("preprocessing", "Rescaling Normalization Identity"),
 }
 

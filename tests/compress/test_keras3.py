@@ -161,6 +161,78 @@ def test_nested_sequential_inside_functional(k3):
     _check_twin(model, twin, _inputs(model))
 
 
+def _one_layer(k3, name: str):
+    """A small model around one layer of class ``name`` (every class the table supports)."""
+    L = k3.layers
+    seq = {  # input shape, layer
+        "Conv1D": ((12, 3), lambda: L.Conv1D(4, 3)),
+        "Conv2D": ((8, 8, 3), lambda: L.Conv2D(4, 3, dilation_rate=2)),
+        "Conv3D": ((6, 6, 6, 2), lambda: L.Conv3D(3, 3)),
+        "Conv1DTranspose": ((12, 3), lambda: L.Conv1DTranspose(4, 3, strides=2)),
+        "Conv2DTranspose": ((8, 8, 3), lambda: L.Conv2DTranspose(4, 3, strides=2)),
+        "DepthwiseConv2D": ((8, 8, 3), lambda: L.DepthwiseConv2D(3, depth_multiplier=2)),
+        "SeparableConv1D": ((12, 3), lambda: L.SeparableConv1D(4, 3)),
+        "SeparableConv2D": ((8, 8, 3), lambda: L.SeparableConv2D(4, 3)),
+        "Dense": ((5,), lambda: L.Dense(4, activation="tanh")),
+        "BatchNormalization": ((8, 8, 3), lambda: L.BatchNormalization()),
+        "LayerNormalization": ((6, 4), lambda: L.LayerNormalization()),
+        "Activation": ((5,), lambda: L.Activation("sigmoid")),
+        "ReLU": ((5,), lambda: L.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.2)),
+        "PReLU": ((5,), lambda: L.PReLU()),
+        "ELU": ((5,), lambda: L.ELU(alpha=0.7)),
+        "Softmax": ((5,), lambda: L.Softmax()),
+        "LeakyReLU": ((5,), lambda: L.LeakyReLU(negative_slope=0.2)),
+        "MaxPooling1D": ((12, 3), lambda: L.MaxPooling1D()),
+        "MaxPooling2D": ((8, 8, 3), lambda: L.MaxPooling2D(3, strides=2, padding="same")),
+        "AveragePooling1D": ((12, 3), lambda: L.AveragePooling1D(2)),
+        "AveragePooling2D": ((8, 8, 3), lambda: L.AveragePooling2D(2)),
+        "GlobalAveragePooling1D": ((12, 3), lambda: L.GlobalAveragePooling1D()),
+        "GlobalAveragePooling2D": ((8, 8, 3), lambda: L.GlobalAveragePooling2D(keepdims=True)),
+        "GlobalMaxPooling1D": ((12, 3), lambda: L.GlobalMaxPooling1D()),
+        "GlobalMaxPooling2D": ((8, 8, 3), lambda: L.GlobalMaxPooling2D()),
+        "Dropout": ((5,), lambda: L.Dropout(0.5)),
+        "GaussianNoise": ((5,), lambda: L.GaussianNoise(0.3)),
+        "GaussianDropout": ((5,), lambda: L.GaussianDropout(0.3)),
+        "SpatialDropout1D": ((12, 3), lambda: L.SpatialDropout1D(0.3)),
+        "SpatialDropout2D": ((8, 8, 3), lambda: L.SpatialDropout2D(0.3)),
+        "Reshape": ((8, 8, 3), lambda: L.Reshape((16, 12))),
+        "Flatten": ((8, 8, 3), lambda: L.Flatten()),
+        "Permute": ((8, 6, 3), lambda: L.Permute((2, 1, 3))),
+        "ZeroPadding1D": ((12, 3), lambda: L.ZeroPadding1D(2)),
+        "ZeroPadding2D": ((8, 8, 3), lambda: L.ZeroPadding2D(((1, 2), (0, 1)))),
+        "Cropping1D": ((12, 3), lambda: L.Cropping1D((1, 2))),
+        "Cropping2D": ((8, 8, 3), lambda: L.Cropping2D(((1, 0), (2, 1)))),
+        "UpSampling1D": ((12, 3), lambda: L.UpSampling1D(2)),
+        "UpSampling2D": ((8, 8, 3), lambda: L.UpSampling2D(2, interpolation="bilinear")),
+        "Rescaling": ((5,), lambda: L.Rescaling(0.5, offset=0.25)),
+        "Normalization": ((5,), lambda: L.Normalization(mean=0.5, variance=2.0)),
+        "Identity": ((5,), lambda: L.Identity()),
+    }
+    if name in seq:
+        shape, make = seq[name]
+        return k3.Sequential([k3.Input(shape), make()])
+    merge = {"Add": L.Add, "Subtract": L.Subtract, "Multiply": L.Multiply,
+             "Average": L.Average, "Maximum": L.Maximum, "Minimum": L.Minimum,
+             "Concatenate": L.Concatenate}
+    if name in merge:
+        inp = k3.Input((6,))
+        return k3.Model(inp, merge[name]()([L.Dense(4)(inp), L.Dense(4)(inp)]))
+    if name == "InputLayer":
+        return k3.Sequential([k3.Input((5,)), L.Dense(2)])
+    raise AssertionError(f"no test model for the supported layer {name}")
+
+
+@pytest.mark.parametrize("name", sorted(keras3_config.SUPPORTED))
+def test_every_supported_layer_bridges_with_matching_outputs(k3, name):
+    model = _one_layer(k3, name)
+    assert name in {type(layer).__name__ for layer in model.layers} | {"InputLayer"}
+    _randomize(model)
+    twin, _ = keras3.to_tf_keras(model)
+    _check_twin(model, twin, (_inputs(model) - 0.3) * 3)
+    back, _ = keras3.to_keras3(twin)  # and the way back
+    _check_twin(model, back, (_inputs(model) - 0.3) * 3)
+
+
 @pytest.mark.parametrize("activation", keras3_config.ACTIVATIONS)
 def test_every_translated_activation_computes_the_same(k3, activation):
     model = k3.Sequential([k3.Input((6,)), k3.layers.Dense(5, activation=activation)])
