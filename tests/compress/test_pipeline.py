@@ -75,6 +75,47 @@ def test_missing_and_corrupt_model(tmp_path, small_data):
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
+def test_truncated_model_files_are_refused_clearly(tmp_path, tiny_model_path):
+    from compress.models import load_model
+
+    data = tiny_model_path.read_bytes()
+    for cut in (len(data) // 2, 100):
+        path = tmp_path / f"cut{cut}.keras"
+        path.write_bytes(data[:cut])
+        with pytest.raises(ModelLoadError, match=r"is not a valid \.keras file"):
+            load_model(str(path))
+    h5 = tmp_path / "m.h5"
+    load_model(str(tiny_model_path))[0].save(str(h5))
+    cut_h5 = tmp_path / "cut.h5"
+    cut_h5.write_bytes(h5.read_bytes()[: h5.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match="could not load model"):
+        load_model(str(cut_h5))
+
+
+def test_foreign_class_in_a_tf_keras_file_is_refused_unless_trusted(tmp_path, tiny_model_path):
+    """A config naming a class from another module: importing it would run that module."""
+    import json
+    import zipfile
+
+    from compress.models import load_model
+
+    path = tmp_path / "foreign.keras"
+    with zipfile.ZipFile(tiny_model_path) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            raw = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(raw)
+                layer = config["config"]["layers"][-1]
+                layer["module"], layer["class_name"] = "edgecompress_evil", "Payload"
+                raw = json.dumps(config).encode()
+            dst.writestr(item, raw)
+    with pytest.raises(ModelLoadError, match=r"Payload from module edgecompress_evil\)") as info:
+        load_model(str(path))
+    assert "--trust-model-code" in info.value.hint
+    with pytest.raises(ModelLoadError, match="could not load model"):  # trusted: import fails
+        load_model(str(path), trust_model_code=True)
+
+
 def test_data_that_does_not_fit(tmp_path, tiny_model_path):
     from calibration.sources import Dataset
     from compress.pipeline import compress_model
