@@ -60,6 +60,11 @@ def main() -> int:
     parser.add_argument("--train-samples", type=int, default=None,
                         help="cap the training split (quick runs; the report says so)")
     parser.add_argument("--out", default="runs/distill", help="work folder")
+    parser.add_argument("--augment", default=None, type=_parse_augment,
+                        help="width runs: augment both arms' training batches the same way, "
+                             "e.g. shift=2,flip=1,mixup=0.2 (the distill stage's augment)")
+    parser.add_argument("--results-name", default="distill",
+                        help="results file stem under benchmarks/results (default distill)")
     args = parser.parse_args()
 
     from calibration import sources
@@ -80,7 +85,7 @@ def main() -> int:
     results = {"data": data.source, "train_samples": len(data.x_train),
                "test_samples": len(data.x_test), "teacher": teacher_info,
                "width": None, "prune": None}
-    previous = RESULTS / "distill.json"
+    previous = RESULTS / f"{args.results_name}.json"
     if args.only and previous.exists():  # keep the other comparison's figures
         old = json.loads(previous.read_text())
         if old.get("data") == data.source and old.get("teacher", {}).get("path") == \
@@ -93,7 +98,7 @@ def main() -> int:
         results["prune"] = prune_comparison(args, teacher_path, data, out, progress, results)
     if args.only in (None, "width"):
         results["width"] = width_comparison(args, teacher, data, progress, results)
-    _write(results)
+    _write(results, args.results_name)
     print(render(results))
     return 0
 
@@ -129,12 +134,16 @@ def width_comparison(args, teacher, data, progress, results: dict) -> dict:
     temperature, alpha = _kd_settings(args, new_student=True)
     settings = {"epochs": args.epochs, "seeds": args.seeds, "width": args.width,
                 "temperature": temperature, "alpha": alpha}
+    if args.augment:
+        settings["augment"] = args.augment
     results["width"] = {"settings": settings, "runs": runs}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for variant, variant_alpha in (("distilled", alpha), ("labels_only", 1.0)):
-            recipe = {"name": f"width-{variant}", "seed": seed, "stages": [
-                {"kind": "distill", "student": {"width": args.width}, "epochs": args.epochs,
-                 "temperature": temperature, "alpha": variant_alpha}]}
+            stage = {"kind": "distill", "student": {"width": args.width}, "epochs": args.epochs,
+                     "temperature": temperature, "alpha": variant_alpha}
+            if args.augment:  # the same augmentation for both arms: a fair control
+                stage["augment"] = args.augment
+            recipe = {"name": f"width-{variant}", "seed": seed, "stages": [stage]}
             progress.info(f"width {args.width}: {variant}, seed {seed}")
             start = time.perf_counter()
             trained = Session(recipe, progress=progress).train(teacher, data.x_train,
@@ -149,7 +158,7 @@ def width_comparison(args, teacher, data, progress, results: dict) -> dict:
                 "teacher_params": stage.details["teacher_params"],
                 "teacher_macs": stage.details["teacher_macs"],
                 "history": {k: [round(v, 5) for v in vs] for k, vs in stage.history.items()}})
-            _write(results)
+            _write(results, args.results_name)
     summary = {}
     for variant, items in runs.items():
         accs = [r["accuracy"] for r in items]
@@ -201,7 +210,7 @@ def prune_comparison(args, teacher_path: Path, data, out: Path, progress, result
                 "loss_pp": 100 * (base - art["accuracy"]), "sparsity": art["sparsity"],
                 "stage_seconds": {s["kind"]: s["seconds"] for s in report["stages"]},
                 "history": {s["kind"]: s.get("history", {}) for s in report["stages"]}})
-            _write(results)
+            _write(results, args.results_name)
     summary = {name: {"mean_loss_pp": statistics.mean(r["loss_pp"] for r in rs),
                       "mean_int8_accuracy": statistics.mean(r["int8_accuracy"] for r in rs),
                       "mean_pruned_float32_accuracy": statistics.mean(
@@ -222,10 +231,24 @@ def _kd_settings(args, *, new_student: bool) -> tuple[float, float]:
             args.alpha if args.alpha is not None else DISTILL_DEFAULTS["alpha"][pick])
 
 
-def _write(results: dict) -> None:
+def _parse_augment(text: str) -> dict:
+    """``shift=2,flip=1,mixup=0.2`` -> the distill stage's ``augment`` mapping."""
+    out: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("shift", "flip", "mixup"):
+            raise argparse.ArgumentTypeError(f"expected shift=N,flip=0|1,mixup=X; got {item!r}")
+        try:
+            out[key] = {"shift": int, "flip": lambda v: bool(int(v)), "mixup": float}[key](value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad value in {item!r}") from None
+    return out
+
+
+def _write(results: dict, name: str = "distill") -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "distill.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "distill.md").write_text(render(results))
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(render(results))
 
 
 def render(results: dict) -> str:
@@ -241,7 +264,10 @@ def render(results: dict) -> str:
             f"**Width-{s['width']:g} student** ({first['student_params']:,} params, "
             f"{_macs(first['student_macs'])} MACs vs the teacher's "
             f"{first['teacher_params']:,} / {_macs(first['teacher_macs'])}), {s['epochs']} "
-            f"epochs, lr 1e-3 cosine-decayed per epoch, T={s['temperature']:g}, alpha={s['alpha']:g}; float accuracy:", "",
+            f"epochs, lr 1e-3 cosine-decayed per epoch, T={s['temperature']:g}, alpha={s['alpha']:g}"
+            + (f", both arms trained on the same augmentation (distill stage `augment`: "
+               f"{_augment_text(s['augment'])})" if s.get("augment") else "")
+            + "; float accuracy:", "",
             "| student | " + " | ".join(f"seed {r['seed']}" for r in runs) + " | mean | stdev |",
             "|---|" + "---:|" * (len(runs) + 2)]
         for variant, label in (("distilled", "distilled"), ("labels_only", "labels only")):
@@ -283,6 +309,10 @@ def render(results: dict) -> str:
     elif prune:
         lines += ["Prune comparison: incomplete (see distill.json).", ""]
     return "\n".join(lines)
+
+
+def _augment_text(augment: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in augment.items())
 
 
 def _macs(value) -> str:

@@ -273,10 +273,17 @@ class Distiller(keras.Model):
         features: ``(teacher_layer, student_layer, weight)`` triples (names; wrappers
             are looked through); a learned 1x1 projection maps the student's channels to
             the teacher's when they differ.
+        augment: ``{"shift": px, "flip": bool, "mixup": beta}`` (any subset) or None: each
+            training batch is augmented once in ``train_step`` and teacher and student see
+            the same view ("consistent teaching"); mixup mixes the labels the same way.
+            Random draws are stateless, from ``seed`` and the optimizer's step count, so a
+            run is reproducible. ``test_step`` / ``evaluate`` are never augmented.
+        seed: seed of the augmentation draws.
     """
 
     def __init__(self, student: Any, teacher: Any, *, temperature: float = 2.0,
                  alpha: float = 0.5, features: Sequence[tuple[str, str, float]] = (),
+                 augment: dict | None = None, seed: int = 0,
                  name: str = "distiller") -> None:
         super().__init__(name=name)
         if not temperature > 0:
@@ -293,6 +300,8 @@ class Distiller(keras.Model):
         self._teacher_probe = _Probe(teacher, [t for t, _, _ in self.feature_pairs],
                                      role="teacher")
         self.projections = self._make_projections()
+        self.augment = _check_augment(augment, student)
+        self.augment_seed = int(seed)
         names = ["loss", "student_loss", "distillation_loss"]
         if self.feature_pairs:
             names.append("feature_loss")
@@ -372,8 +381,24 @@ class Distiller(keras.Model):
                 out.append(var)
         return out
 
+    def augment_batch(self, x: Any, y: Any, step: Any) -> tuple[Any, Any, Any]:
+        """``(augmented x, training labels, metric labels)`` of one batch at ``step``.
+
+        Without mixup the labels are ``y`` twice; with it, the training labels are the mixed
+        one-hot rows and the metric labels each image's dominant class (sparse, so the
+        compiled accuracy metric keeps the form ``evaluate`` uses).
+        """
+        if not self.augment:
+            return x, y, y
+        return augment_batch(x, y, self.augment, seed=self.augment_seed, step=step,
+                             num_classes=int(self.student.outputs[0].shape[-1])
+                             if getattr(self.student, "outputs", None) else None)
+
     def train_step(self, data: Any) -> dict:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_metric = y
+        if self.augment:
+            x, y, y_metric = self.augment_batch(x, y, self.optimizer.iterations)
         with tf.GradientTape() as tape:
             losses, s_logits = self._kd_losses(x, y, sample_weight, training=True)
             # Gradients are summed over replicas under tf.distribute: average them.
@@ -381,7 +406,7 @@ class Distiller(keras.Model):
         variables = self._kd_variables()
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return self._kd_update_metrics(losses, y, s_logits, sample_weight)
+        return self._kd_update_metrics(losses, y_metric, s_logits, sample_weight)
 
     def test_step(self, data: Any) -> dict:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -407,7 +432,84 @@ class Distiller(keras.Model):
                     self._student_probe.output_range is not None,
                 "features": [{"teacher": t, "student": s, "weight": w,
                               "projection": p is not None}
-                             for (t, s, w), p in zip(self.feature_pairs, self.projections)]}
+                             for (t, s, w), p in zip(self.feature_pairs, self.projections)],
+                "augment": dict(self.augment) if self.augment else None}
+
+
+def _check_augment(augment: dict | None, student: Any) -> dict | None:
+    """The active augmentation settings, or None; shift / flip need NHWC image inputs."""
+    if not augment:
+        return None
+    unknown = set(augment) - {"shift", "flip", "mixup"}
+    if unknown:
+        raise RecipeError(f"augment: unknown keys. Received: {sorted(unknown)}")
+    out = {"shift": int(augment.get("shift", 0) or 0), "flip": bool(augment.get("flip", False)),
+           "mixup": float(augment.get("mixup", 0.0) or 0.0)}
+    if out["shift"] < 0 or out["mixup"] < 0:
+        raise RecipeError(f"augment: shift and mixup must be >= 0. Received: augment={out}")
+    if not (out["shift"] or out["flip"] or out["mixup"]):
+        return None
+    inputs = getattr(student, "inputs", None)
+    if (out["shift"] or out["flip"]) and inputs is not None and inputs[0].shape.rank != 4:
+        raise RecipeError(
+            "augment: shift and flip need image inputs (batch, height, width, channels). "
+            f"Received: input shape={tuple(inputs[0].shape)}",
+            hint="use mixup alone, or no augment")
+    return out
+
+
+def augment_batch(x: Any, y: Any, augment: dict, *, seed: int, step: Any,
+                  num_classes: int | None = None) -> tuple[Any, Any, Any]:
+    """One consistently augmented batch: ``(x, training labels, metric labels)``.
+
+    Stateless draws keyed by ``(seed, step)``: the same step gives the same batch.
+    """
+    x = tf.convert_to_tensor(x)
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    batch = tf.shape(x)[0]
+    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+
+    def key(i: int) -> Any:  # one independent stream per kind of draw
+        return base + tf.constant([i * 1_000_003, 0], tf.int64)
+
+    shift = augment.get("shift", 0)
+    if shift:
+        h, w = x.shape[1], x.shape[2]
+        h = h if h is not None else tf.shape(x)[1]
+        w = w if w is not None else tf.shape(x)[2]
+        mode = "REFLECT" if min(x.shape[1] or 0, x.shape[2] or 0) > shift else "CONSTANT"
+        padded = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], mode=mode)
+        offsets = tf.random.stateless_uniform([batch, 2], seed=key(1), minval=0,
+                                              maxval=2 * shift + 1, dtype=tf.int32)
+        rows = offsets[:, :1] + tf.range(h)[None, :]
+        cols = offsets[:, 1:] + tf.range(w)[None, :]
+        x = tf.gather(padded, rows, axis=1, batch_dims=1)
+        x = tf.gather(x, cols, axis=2, batch_dims=1)
+    if augment.get("flip"):
+        flip = tf.random.stateless_uniform([batch], seed=key(2)) < 0.5
+        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
+    y_train = y_metric = y
+    mixup = float(augment.get("mixup", 0.0) or 0.0)
+    if mixup > 0:
+        y = tf.convert_to_tensor(y)
+        if y.shape.rank is not None and y.shape.rank >= 2 and y.shape[-1] not in (1, None):
+            one_hot = tf.cast(y, tf.float32)  # already one-hot / soft labels
+            sparse = tf.argmax(one_hot, axis=-1)
+        else:
+            sparse = tf.cast(tf.reshape(y, [-1]), tf.int64)
+            if num_classes is None:
+                raise RecipeError("augment: mixup needs the number of classes")
+            one_hot = tf.one_hot(sparse, num_classes)
+        g1 = tf.random.stateless_gamma([batch], seed=key(3), alpha=mixup)
+        g2 = tf.random.stateless_gamma([batch], seed=key(4), alpha=mixup)
+        lam = g1 / tf.maximum(g1 + g2, 1e-12)
+        perm = tf.argsort(tf.random.stateless_uniform([batch], seed=key(5)))
+        lam_x = tf.reshape(lam, [-1] + [1] * (x.shape.rank - 1))
+        x = lam_x * x + (1 - lam_x) * tf.gather(x, perm)
+        y_train = lam[:, None] * one_hot + (1 - lam[:, None]) * tf.gather(one_hot, perm)
+        y_metric = tf.where(lam >= 0.5, sparse, tf.gather(sparse, perm))
+    return tf.cast(x, dtype), y_train, y_metric
 
 
 def _mean(values: Any, sample_weight: Any) -> Any:

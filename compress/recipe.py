@@ -336,6 +336,50 @@ class FeaturePair:
 
 
 @dataclass(frozen=True)
+class Augment:
+    """Augmentation of a distill stage's training batches, applied inside the training step
+    to the inputs both teacher and student see (Beyer et al. 2022, "consistent teaching").
+
+    Attributes:
+        shift: random translation by up to ``shift`` pixels in each direction (reflect-pad,
+            then a random crop back to the input size), 0 = off.
+        flip: random horizontal flip (half the images).
+        mixup: Beta(mixup, mixup) concentration of a per-image mixup with a shuffled copy of
+            the batch (labels mixed the same way), 0 = off.
+    """
+
+    shift: int = 0
+    flip: bool = False
+    mixup: float = 0.0
+
+    KEYS = ("shift", "flip", "mixup")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.shift or self.flip or self.mixup)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> "Augment":
+        if not isinstance(data, Mapping):
+            raise _fail(path, "must be a mapping {shift, flip, mixup}. "
+                              f"Received: augment={brief(data)}")
+        _check_keys(data, cls.KEYS, path)
+        shift = _number(data.get("shift", 0), f"{path}.shift", integer=True)
+        if not 0 <= shift <= 64:
+            raise _fail(f"{path}.shift", f"must be in [0, 64] pixels. Received: shift={shift}")
+        flip = data.get("flip", False)
+        if not isinstance(flip, bool):
+            raise _fail(f"{path}.flip", f"must be true or false. Received: flip={brief(flip)}")
+        mixup = float(_number(data.get("mixup", 0.0), f"{path}.mixup"))
+        if mixup < 0:
+            raise _fail(f"{path}.mixup", f"must be >= 0 (0 = off). Received: mixup={mixup:g}")
+        return cls(shift=int(shift), flip=flip, mixup=mixup)
+
+    def to_dict(self) -> dict:
+        return {"shift": self.shift, "flip": self.flip, "mixup": self.mixup}
+
+
+@dataclass(frozen=True)
 class DistillStage:
     """Knowledge distillation from the original model (the teacher) into a student.
 
@@ -355,6 +399,9 @@ class DistillStage:
             ranges start at [-6, 6] and adapt slowly) cost accuracy where prune gained.
         features: intermediate-layer pairs (MSE, with a learned 1x1 projection when the
             channel counts differ).
+        augment: optional ``Augment`` (``{shift: 2, flip: true, mixup: 0.2}``) of the stage's
+            own training batches, the same augmented view for teacher and student; default
+            none. Later stages that distil train without it.
     """
 
     kind: str = "distill"
@@ -365,9 +412,10 @@ class DistillStage:
     learning_rate: float | None = None
     later_stages: tuple[str, ...] = ("prune", "finetune")
     features: tuple[FeaturePair, ...] = ()
+    augment: Augment | None = None
 
     KEYS = ("kind", "student", "temperature", "alpha", "epochs", "learning_rate",
-            "later_stages", "features")
+            "later_stages", "features", "augment")
 
     @property
     def new_student(self) -> bool:
@@ -433,6 +481,9 @@ class DistillStage:
                                             f"Received: features={brief(raw)}")
         kw["features"] = tuple(FeaturePair.from_dict(f, f"{path}.features[{i}]")
                                for i, f in enumerate(raw))
+        if data.get("augment") is not None:
+            augment = Augment.from_dict(data["augment"], f"{path}.augment")
+            kw["augment"] = augment if augment.active else None
         return _build(cls, kw, path)
 
 

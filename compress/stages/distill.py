@@ -9,6 +9,7 @@ Recipe::
         alpha: 0.1                 # alpha * CE + (1 - alpha) * T^2 * KL; default 0.1 / 0.5
         epochs: 5                  # default: 5 for a new student, 0 for self
         features: [{teacher: conv2, student: conv2, weight: 1.0}]   # optional, MSE
+        augment: {shift: 2, flip: true, mixup: 0.2}   # optional, this stage's batches only
       - kind: prune
         final_sparsity: 0.75
       - kind: qat
@@ -32,6 +33,13 @@ distill.md``), distilling during one epoch of tfmot QAT cost 0.2-0.7 pp against 
 while distilling during pruning gained, hence the default. When a QAT student distils, the
 teacher's logits are clipped to the student's output-quantizer range (what its int8 output
 can represent).
+
+``augment`` (default none) augments each of the stage's own training batches inside the
+training step, and teacher and student see the same view ("consistent teaching", Beyer et
+al. 2022): random shifts of up to ``shift`` pixels, horizontal flips, per-image mixup with
+Beta(``mixup``, ``mixup``) weights (labels mixed alike). Draws are seeded by the stage's seed
+and the step count. With ``alpha: 1`` it is plain augmented label training: the fair control
+arm of a distillation comparison.
 
 The stage report records the student, teacher and student parameters and MACs (of a float32
 TFLite conversion), the scaled layers and the loss curve (``history``: ``loss``,
@@ -71,7 +79,8 @@ class Distill:
         elif cfg.new_student:
             _keras.set_seed(ctx.seed)
             student = load_student(cfg.student)
-        return wrap(student, self.teacher, cfg)
+        augment = cfg.augment.to_dict() if cfg.augment is not None else None
+        return wrap(student, self.teacher, cfg, augment=augment, seed=ctx.seed)
 
     def callbacks(self, ctx: StageContext) -> list:
         """A new student (trained from scratch) gets a per-epoch cosine learning-rate decay."""
@@ -131,10 +140,13 @@ def describe_student(student: Any) -> str:
     return str(student)
 
 
-def wrap(student: Any, teacher: Any, cfg: DistillStage) -> Distiller:
-    """The ``Distiller`` for ``student`` with the stage's loss settings."""
+def wrap(student: Any, teacher: Any, cfg: DistillStage, *, augment: dict | None = None,
+         seed: int = 0) -> Distiller:
+    """The ``Distiller`` for ``student`` with the stage's loss settings (``augment``: the
+    distill stage's own batches only; later stages that distil pass none)."""
     return Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
-                     features=[(f.teacher, f.student, f.weight) for f in cfg.features])
+                     features=[(f.teacher, f.student, f.weight) for f in cfg.features],
+                     augment=augment, seed=seed)
 
 
 def active_distillation(previous: Sequence[Any], kind: str) -> DistillStage | None:

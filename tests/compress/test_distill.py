@@ -376,3 +376,82 @@ def test_temperature_and_alpha_defaults_depend_on_the_student():
     assert (given.temperature, given.alpha) == (3.0, 0.3)
     with pytest.raises(RecipeError, match="temperature must be > 0. Received: temperature=0"):
         DistillStage.from_dict({"kind": "distill", "temperature": 0}, "s")
+
+
+# -- augmentation ("consistent teaching") --------------------------------------------------
+
+@pytest.mark.parametrize("stage, message", [
+    ({"augment": {"shift": -1}}, r"augment.shift: must be in \[0, 64\] pixels. Received: shift=-1"),
+    ({"augment": {"shift": 1.5}}, r"augment.shift: must be an integer. Received: shift=1.5"),
+    ({"augment": {"flip": 1}}, r"augment.flip: must be true or false. Received: flip=1"),
+    ({"augment": {"mixup": -0.2}}, r"augment.mixup: must be >= 0 \(0 = off\). Received: "
+                                   r"mixup=-0.2"),
+    ({"augment": "shift=2"}, r"augment: must be a mapping .* Received: augment='shift=2'"),
+    ({"augment": {"shfit": 2}}, r"augment.shfit: unknown key"),
+])
+def test_augment_recipe_errors_say_what_was_received(stage, message):
+    with pytest.raises(RecipeError, match=message):
+        Recipe.from_dict({"name": "d", "stages": [{"kind": "distill", **stage}]})
+
+
+def test_augment_recipe_round_trip_and_off_by_default():
+    from compress.recipe import Augment
+
+    recipe = Recipe.from_dict({"name": "d", "stages": [
+        {"kind": "distill", "student": {"width": 0.5},
+         "augment": {"shift": 2, "flip": True, "mixup": 0.2}}]})
+    assert recipe.stages[0].augment == Augment(shift=2, flip=True, mixup=0.2)
+    assert Recipe.from_dict(recipe.to_dict()) == recipe
+    off = Recipe.from_dict({"name": "d", "stages": [{"kind": "distill", "augment": {}}]})
+    assert off.stages[0].augment is None and DistillStage().augment is None
+
+
+def test_augment_batch_is_seeded_keeps_shapes_and_mixes_labels():
+    from compress.distill import augment_batch
+
+    x, y = _data(16)
+    shifted, y_train, y_metric = augment_batch(x, y, {"shift": 2, "flip": True}, seed=3, step=5)
+    shifted = np.asarray(shifted)
+    assert shifted.shape == x.shape and shifted.dtype == x.dtype
+    assert not np.allclose(shifted, x)
+    assert y_train is y and y_metric is y
+    again, _, _ = augment_batch(x, y, {"shift": 2, "flip": True}, seed=3, step=5)
+    np.testing.assert_array_equal(shifted, np.asarray(again))
+    other, _, _ = augment_batch(x, y, {"shift": 2, "flip": True}, seed=3, step=6)
+    assert not np.allclose(shifted, np.asarray(other))
+    mixed, y_train, y_metric = augment_batch(x, y, {"mixup": 1.0}, seed=0, step=0,
+                                             num_classes=4)
+    y_train, y_metric = np.asarray(y_train), np.asarray(y_metric)
+    assert np.asarray(mixed).shape == x.shape and y_train.shape == (16, 4)
+    np.testing.assert_allclose(y_train.sum(-1), 1.0, rtol=1e-6)
+    assert (y_train.max(-1) < 1.0).any()  # some labels really are mixed
+    np.testing.assert_array_equal(y_metric, y_train.argmax(-1))
+
+
+def test_distiller_trains_on_augmented_batches_and_evaluates_clean():
+    from compress.distill import Distiller
+
+    keras = _keras()
+    teacher, student = _cnn(name="t"), _cnn(8, name="s")
+    x, y = _data(32)
+    distiller = Distiller(student, teacher, temperature=2.0, alpha=1.0,
+                          augment={"shift": 1, "flip": True, "mixup": 0.4}, seed=1)
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2), metrics=["accuracy"])
+    history = distiller.fit(x, y, batch_size=16, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all() and "accuracy" in history
+    assert distiller.describe()["augment"] == {"shift": 1, "flip": True, "mixup": 0.4}
+    # evaluate is never augmented: its accuracy is the student's on the clean inputs
+    got = distiller.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    clean = np.mean(np.asarray(student(x, training=False)).argmax(-1) == y)
+    assert got["accuracy"] == pytest.approx(clean)
+    dense = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    with pytest.raises(RecipeError, match=r"shift and flip need image inputs.*Received: "
+                                          r"input shape=\(None, 6\)"):
+        Distiller(dense, keras.models.clone_model(dense), augment={"flip": True})
+
+
+def test_width_student_stage_with_augment_records_it():
+    trained = _train({"stages": [{"kind": "distill", "student": {"width": 0.5}, "epochs": 1,
+                                  "augment": {"shift": 1, "flip": True}}]},
+                     _cnn(name="t"))
+    assert trained.stages[0].details["augment"] == {"shift": 1, "flip": True, "mixup": 0.0}

@@ -36,7 +36,8 @@ VOCABULARY = sorted({
     "end_fraction", "structure", "learning_rate", "layers", "include", "exclude", "types",
     "preserve_sparsity", "student", "width", "temperature", "alpha", "later_stages",
     "features", "teacher", "weight", "format", "io_dtype", "device", "batch_size",
-    "validation_fraction", "samples", "warmup", "runs", "threads"})
+    "validation_fraction", "samples", "warmup", "runs", "threads", "augment", "shift", "flip",
+    "mixup"})
 # Values that sit on or near a validation boundary, plus the vocabulary's own words.
 EDGE_VALUES = [
     None, True, False, 0, 1, -1, 2, 2 ** 31, 2 ** 32, 2 ** 64, -(2 ** 63), 10 ** 30, 0.0, -0.0,
@@ -62,7 +63,8 @@ RICH = {
     "stages": [
         {"kind": "distill", "student": "self", "temperature": 2.0, "alpha": 0.5,
          "later_stages": ["prune"], "features": [{"teacher": "a", "student": "b",
-                                                  "weight": 0.5}]},
+                                                  "weight": 0.5}],
+         "augment": {"shift": 2, "flip": True, "mixup": 0.2}},
         {"kind": "prune", "final_sparsity": 0.6, "initial_sparsity": 0.1,
          "schedule": "polynomial", "epochs": 2, "frequency": 10, "end_fraction": 0.8,
          "learning_rate": 1e-3, "layers": {"include": ["conv*"], "exclude": ["fc2"],
