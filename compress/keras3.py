@@ -69,9 +69,10 @@ def load_file(path: str | Path, *, safe_mode: bool = True) -> Any:
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=safe_mode)
     except Exception as exc:  # Keras 3 raises many types for damaged or foreign files
-        text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+        from compress.models import _first_line
+
         raise ModelLoadError(
-            f"Keras 3 could not load {path}: {text}",
+            f"Keras 3 could not load {path}: {_first_line(exc)}",
             hint="a custom class must be importable and registered with "
                  "keras.saving.register_keras_serializable before loading; check the "
                  "file is complete") from None
@@ -131,15 +132,24 @@ def to_tf_keras(model: Any, *, samples: np.ndarray | None = None,
             hint="`edgecompress inspect --keras FILE` lists the supported layers") from None
     copied = copy_weights(model, twin, source="Keras 3", target="tf_keras")
     flat = flatten_nested(twin)
-    record = compare(model, flat, samples if samples is not None else random_inputs(model))
+    record = _checked(model, flat, samples, what=f"{what} bridged to tf_keras",
+                      error=ModelLoadError)
     record.update(layers=copied, checked=len(checks))
-    _require_close(record, what=f"{what} bridged to tf_keras", error=ModelLoadError)
     return flat, record
 
 
 def to_keras3(model: Any, *, samples: np.ndarray | None = None,
               what: str = "the compressed model") -> tuple[Any, dict[str, Any]]:
     """The Keras 3 twin of a tf_keras model (the way back), and its check."""
+    twin, copied = _keras3_twin(model, what=what)
+    record = _checked(model, twin, samples, what=f"{what} bridged back to Keras 3",
+                      error=ConversionError)
+    record["layers"] = copied
+    return twin, record
+
+
+def _keras3_twin(model: Any, *, what: str) -> tuple[Any, int]:
+    """The Keras 3 twin of a tf_keras model with its weights, unchecked; and layers copied."""
     import keras
 
     custom: dict[str, Any] = {}
@@ -153,26 +163,21 @@ def to_keras3(model: Any, *, samples: np.ndarray | None = None,
         raise ConversionError(
             f"Keras 3 could not rebuild {what} from its translated config: "
             f"{type(exc).__name__}: {str(exc)[:300]}") from None
-    copied = copy_weights(model, twin, source="tf_keras", target="Keras 3")
-    record = compare(model, twin, samples if samples is not None else random_inputs(model))
-    record["layers"] = copied
-    _require_close(record, what=f"{what} bridged back to Keras 3", error=ConversionError)
-    return twin, record
+    return twin, copy_weights(model, twin, source="tf_keras", target="Keras 3")
 
 
 def recheck(original: Any, twin: Any, samples: Any, *, what: str = "the bridged model"
             ) -> dict[str, Any]:
     """The bridge check again on given samples (the run's calibration samples)."""
-    record = compare(original, twin, samples)
-    _require_close(record, what=what, error=ModelLoadError)
-    return record
+    return _checked(original, twin, samples, what=what, error=ModelLoadError)
 
 
 def save_keras3(model: Any, path: str | Path, *, samples: np.ndarray | None = None
                 ) -> tuple[Any, dict[str, Any]]:
     """Bridge a tf_keras model back to Keras 3, save it as ``path`` and verify the file.
 
-    The saved file is loaded again with Keras 3 and compared with ``model``.
+    The saved file is loaded again with Keras 3 and compared with ``model`` (one check: the
+    reloaded model stands for the in-memory twin too).
 
     Returns:
         ``(the reloaded Keras 3 model, {"max_abs_diff", "relative", "layers", "samples",
@@ -180,14 +185,14 @@ def save_keras3(model: Any, path: str | Path, *, samples: np.ndarray | None = No
     """
     import keras
 
-    twin, record = to_keras3(model, samples=samples)
+    twin, copied = _keras3_twin(model, what="the compressed model")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     twin.save(str(path))
     reloaded = load_file(path, safe_mode=True)
-    saved = compare(model, reloaded, samples if samples is not None else random_inputs(model))
-    saved.update(layers=record["layers"], keras_version=keras.__version__)
-    _require_close(saved, what=f"the saved Keras 3 model {path.name}", error=ConversionError)
+    saved = _checked(model, reloaded, samples, what=f"the saved Keras 3 model {path.name}",
+                     error=ConversionError)
+    saved.update(layers=copied, keras_version=keras.__version__)
     return reloaded, saved
 
 
@@ -367,7 +372,11 @@ def compare(reference: Any, candidate: Any, x: Any) -> dict[str, Any]:
     return {"max_abs_diff": diff, "relative": diff / max(scale, 1e-12), "samples": int(n)}
 
 
-def _require_close(record: dict[str, Any], *, what: str, error: type) -> None:
+def _checked(reference: Any, candidate: Any, x: Any, *, what: str, error: type
+             ) -> dict[str, Any]:
+    """``compare`` on ``x`` (default: seeded random inputs), raising ``error`` above
+    ``TOLERANCE``."""
+    record = compare(reference, candidate, x if x is not None else random_inputs(reference))
     if not np.isfinite(record["relative"]) or record["relative"] > TOLERANCE:
         raise error(
             f"{what} does not compute what the original computes: outputs differ by "
@@ -375,3 +384,4 @@ def _require_close(record: dict[str, Any], *, what: str, error: type) -> None:
             f"{record['samples']} samples; the bridge allows at most {TOLERANCE:g} relative",
             hint="please report it with `edgecompress inspect --keras FILE --json`; until "
                  "then, rebuild the model with tf_keras (`import tf_keras as keras`)")
+    return record
