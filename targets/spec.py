@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from targets.errors import TargetError, brief, check_known_keys
+from targets.errors import TargetError, brief
+from targets.validate import IO_DTYPES, Fields
 
 PROFILE_SCHEMA = "edgecompress.profile/1"
 
 #: TFLite flavours a profile can ask for (the same vocabulary as recipe targets).
 FORMATS = ("float32", "float16", "dynamic", "int8", "int16x8")
-#: I/O tensor dtypes of the integer artifact (float formats always take float32).
-IO_DTYPES = ("int8", "uint8", "float32")
 #: Converter op sets (``tf.lite.OpsSet``): TFLITE_BUILTINS, TFLITE_BUILTINS_INT8, the int16x8
 #: experimental set and SELECT_TF_OPS.
 OP_SETS = ("builtins", "builtins_int8", "builtins_int16x8", "select_tf_ops")
@@ -45,67 +44,16 @@ ENV_VAR = "EDGECOMPRESS_PROFILES"
 _TOP_KEYS = ("schema", "id", "name", "description", "formats", "input_dtype", "output_dtype",
              "op_set", "batch_size", "static_shapes", "runtime", "arch", "default_threads",
              "power_w", "anchors", "confidence", "edgetpu")
-_OPTIONAL_TOP = ("edgetpu",)
+_REQUIRED_TOP = tuple(k for k in _TOP_KEYS if k != "edgetpu")
 _RUNTIME_KEYS = ("package", "version_range", "install", "delegate")
 _POWER_KEYS = ("idle", "active")
 _FIGURE_KEYS = ("low", "high", "source", "kind")
 _ANCHOR_KEYS = ("model", "format", "latency_ms", "macs", "source", "kind")
 _EDGETPU_KEYS = ("tops", "tops_per_watt", "cache_bytes", "source", "kind")
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_F = Fields(TargetError)
 _SPEC_RE = re.compile(r"\s*(==|!=|<=|>=|~=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*\s*"
                       r"(,\s*(==|!=|<=|>=|~=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*\s*)*")
-
-
-def _name(path: str) -> str:
-    return path.rsplit(".", 1)[-1].split("[", 1)[0] or path
-
-
-def _fail(path: str, message: str, *, hint: str | None = None) -> TargetError:
-    return TargetError(f"{path}: {message}" if path else message, hint=hint)
-
-
-def _check_keys(data: Any, allowed: tuple[str, ...], path: str, *,
-                optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
-    check_known_keys(data, allowed, path, error=TargetError)
-    missing = [k for k in allowed if k not in data and k not in optional]
-    if missing:
-        raise _fail(path, f"missing required key '{missing[0]}'",
-                    hint=f"a profile needs: {', '.join(k for k in allowed if k not in optional)}")
-    return data
-
-
-def _choice(value: Any, choices: tuple[str, ...], path: str) -> str:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        raise _fail(path, f"must be one of {', '.join(choices)}. "
-                          f"Received: {_name(path)}={brief(value)}",
-                    hint=f"did you mean '{close[0]}'?" if close else None)
-    return value
-
-
-def _text(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(path, f"must be a non-empty string. Received: {_name(path)}={brief(value)}")
-    return value.strip()
-
-
-def _number(value: Any, path: str, *, integer: bool = False, minimum: float | None = None,
-            positive: bool = False) -> Any:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok:
-        raise _fail(path, f"must be {'an integer' if integer else 'a number'}. "
-                          f"Received: {_name(path)}={brief(value)}")
-    if positive and not value > 0:
-        raise _fail(path, f"must be > 0. Received: {_name(path)}={brief(value)}")
-    if minimum is not None and value < minimum:
-        raise _fail(path, f"must be >= {minimum}. Received: {_name(path)}={brief(value)}")
-    return value if integer else float(value)
-
-
-def _flag(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(path, f"must be true or false. Received: {_name(path)}={brief(value)}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -125,7 +73,7 @@ class PowerFigure:
     kind: str
 
     def __post_init__(self) -> None:
-        _choice(self.kind, KINDS, "kind")
+        _F.choice(self.kind, KINDS, "kind")
         if not isinstance(self.source, str) or not self.source.strip():
             raise TargetError(f"source: every figure needs a source. "
                               f"Received: {brief(self.source)}")
@@ -143,13 +91,13 @@ class PowerFigure:
 
     @classmethod
     def from_dict(cls, data: Any, path: str) -> "PowerFigure":
-        _check_keys(data, _FIGURE_KEYS, path)
-        low = _number(data["low"], f"{path}.low", minimum=0)
-        high = _number(data["high"], f"{path}.high", minimum=0)
+        _F.keys(data, _FIGURE_KEYS, path, required=_FIGURE_KEYS)
+        low = _F.number(data["low"], f"{path}.low", minimum=0)
+        high = _F.number(data["high"], f"{path}.high", minimum=0)
         if low > high:
-            raise _fail(path, f"low must be <= high (W). Received: low={low}, high={high}")
-        kind = _choice(data["kind"], KINDS, f"{path}.kind")
-        return cls(low, high, _text(data["source"], f"{path}.source"), kind)
+            raise _F.fail(path, f"low must be <= high (W). Received: low={low}, high={high}")
+        kind = _F.choice(data["kind"], KINDS, f"{path}.kind")
+        return cls(low, high, _F.text(data["source"], f"{path}.source"), kind)
 
 
 @dataclass(frozen=True)
@@ -173,8 +121,8 @@ class LatencyAnchor:
     kind: str
 
     def __post_init__(self) -> None:
-        _choice(self.format, FORMATS, "format")
-        _choice(self.kind, KINDS, "kind")
+        _F.choice(self.format, FORMATS, "format")
+        _F.choice(self.kind, KINDS, "kind")
         if not self.latency_ms > 0 or not self.macs > 0:
             raise TargetError(f"latency_ms and macs must be > 0. "
                               f"Received: latency_ms={self.latency_ms}, macs={self.macs}")
@@ -193,13 +141,13 @@ class LatencyAnchor:
 
     @classmethod
     def from_dict(cls, data: Any, path: str) -> "LatencyAnchor":
-        _check_keys(data, _ANCHOR_KEYS, path)
-        return cls(model=_text(data["model"], f"{path}.model"),
-                   format=_choice(data["format"], FORMATS, f"{path}.format"),
-                   latency_ms=_number(data["latency_ms"], f"{path}.latency_ms", positive=True),
-                   macs=_number(data["macs"], f"{path}.macs", integer=True, positive=True),
-                   source=_text(data["source"], f"{path}.source"),
-                   kind=_choice(data["kind"], KINDS, f"{path}.kind"))
+        _F.keys(data, _ANCHOR_KEYS, path, required=_ANCHOR_KEYS)
+        return cls(model=_F.text(data["model"], f"{path}.model"),
+                   format=_F.choice(data["format"], FORMATS, f"{path}.format"),
+                   latency_ms=_F.number(data["latency_ms"], f"{path}.latency_ms", positive=True),
+                   macs=_F.number(data["macs"], f"{path}.macs", integer=True, positive=True),
+                   source=_F.text(data["source"], f"{path}.source"),
+                   kind=_F.choice(data["kind"], KINDS, f"{path}.kind"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +184,7 @@ class DeviceProfile:
             raise TargetError("formats: a profile needs at least one format. Received: []",
                               hint=f"formats in order of preference, from {', '.join(FORMATS)}")
         for i, fmt in enumerate(self.formats):
-            _choice(fmt, FORMATS, f"formats[{i}]")
+            _F.choice(fmt, FORMATS, f"formats[{i}]")
         dupes = sorted({f for f in self.formats if self.formats.count(f) > 1})
         if dupes:
             raise TargetError(f"formats: each format at most once. Received duplicates: {dupes}")
@@ -313,8 +261,8 @@ class DeviceProfile:
             raise TargetError(f"schema: unsupported profile schema. "
                               f"Received: schema={brief(schema)}",
                               hint=f"this edgecompress reads 'schema: {PROFILE_SCHEMA}'")
-        _check_keys(data, _TOP_KEYS, "", optional=_OPTIONAL_TOP)
-        pid = _text(data["id"], "id")
+        _F.keys(data, _TOP_KEYS, "", required=_REQUIRED_TOP)
+        pid = _F.text(data["id"], "id")
         if not _ID_RE.fullmatch(pid):
             raise TargetError(f"id: use lower-case letters, digits, '.', '_' and '-'. "
                               f"Received: id={brief(pid)}")
@@ -324,61 +272,61 @@ class DeviceProfile:
         if not isinstance(formats, list):
             raise TargetError(f"formats: must be a list. Received: {brief(formats)}")
         for i, fmt in enumerate(formats):
-            _choice(fmt, FORMATS, f"formats[{i}]")
+            _F.choice(fmt, FORMATS, f"formats[{i}]")
         runtime = _parse_runtime(data["runtime"], "runtime")
-        power = _check_keys(data["power_w"], _POWER_KEYS, "power_w")
+        power = _F.keys(data["power_w"], _POWER_KEYS, "power_w", required=_POWER_KEYS)
         anchors = data["anchors"]
         if not isinstance(anchors, list):
             raise TargetError(f"anchors: must be a list (may be empty). Received: {brief(anchors)}")
         edgetpu = data.get("edgetpu")
         return cls(
             id=pid,
-            name=_text(data["name"], "name"),
-            description=_text(data["description"], "description"),
+            name=_F.text(data["name"], "name"),
+            description=_F.text(data["description"], "description"),
             formats=tuple(formats),
-            input_dtype=_choice(data["input_dtype"], IO_DTYPES, "input_dtype"),
-            output_dtype=_choice(data["output_dtype"], IO_DTYPES, "output_dtype"),
-            op_set=_choice(data["op_set"], OP_SETS, "op_set"),
-            batch_size=_number(data["batch_size"], "batch_size", integer=True, minimum=1),
-            static_shapes=_flag(data["static_shapes"], "static_shapes"),
+            input_dtype=_F.choice(data["input_dtype"], IO_DTYPES, "input_dtype"),
+            output_dtype=_F.choice(data["output_dtype"], IO_DTYPES, "output_dtype"),
+            op_set=_F.choice(data["op_set"], OP_SETS, "op_set"),
+            batch_size=_F.number(data["batch_size"], "batch_size", integer=True, minimum=1),
+            static_shapes=_F.flag(data["static_shapes"], "static_shapes"),
             runtime=runtime,
-            arch=_choice(data["arch"], ARCHES, "arch"),
-            default_threads=_number(data["default_threads"], "default_threads",
+            arch=_F.choice(data["arch"], ARCHES, "arch"),
+            default_threads=_F.number(data["default_threads"], "default_threads",
                                     integer=True, minimum=1),
             power_idle=PowerFigure.from_dict(power["idle"], "power_w.idle"),
             power_active=PowerFigure.from_dict(power["active"], "power_w.active"),
             anchors=tuple(LatencyAnchor.from_dict(a, f"anchors[{i}]")
                           for i, a in enumerate(anchors)),
-            confidence=_choice(data["confidence"], CONFIDENCES, "confidence"),
+            confidence=_F.choice(data["confidence"], CONFIDENCES, "confidence"),
             edgetpu=None if edgetpu is None else _parse_edgetpu(edgetpu, "edgetpu"),
             path=path,
         )
 
 
 def _parse_runtime(data: Any, path: str) -> dict:
-    _check_keys(data, _RUNTIME_KEYS, path)
-    spec = _text(data["version_range"], f"{path}.version_range")
+    _F.keys(data, _RUNTIME_KEYS, path, required=_RUNTIME_KEYS)
+    spec = _F.text(data["version_range"], f"{path}.version_range")
     if not _SPEC_RE.fullmatch(spec):
-        raise _fail(f"{path}.version_range", f"must be a pip version specifier such as "
+        raise _F.fail(f"{path}.version_range", f"must be a pip version specifier such as "
                     f"'>=2.3,<3'. Received: version_range={brief(spec)}")
     delegate = data["delegate"]
     if delegate is not None:
-        _choice(delegate, DELEGATES, f"{path}.delegate")
-    return {"package": _choice(data["package"], PACKAGES, f"{path}.package"),
+        _F.choice(delegate, DELEGATES, f"{path}.delegate")
+    return {"package": _F.choice(data["package"], PACKAGES, f"{path}.package"),
             "version_range": spec,
-            "install": _text(data["install"], f"{path}.install"),
+            "install": _F.text(data["install"], f"{path}.install"),
             "delegate": delegate}
 
 
 def _parse_edgetpu(data: Any, path: str) -> dict:
-    _check_keys(data, _EDGETPU_KEYS, path)
-    return {"tops": _number(data["tops"], f"{path}.tops", positive=True),
-            "tops_per_watt": _number(data["tops_per_watt"], f"{path}.tops_per_watt",
+    _F.keys(data, _EDGETPU_KEYS, path, required=_EDGETPU_KEYS)
+    return {"tops": _F.number(data["tops"], f"{path}.tops", positive=True),
+            "tops_per_watt": _F.number(data["tops_per_watt"], f"{path}.tops_per_watt",
                                      positive=True),
-            "cache_bytes": _number(data["cache_bytes"], f"{path}.cache_bytes", integer=True,
+            "cache_bytes": _F.number(data["cache_bytes"], f"{path}.cache_bytes", integer=True,
                                    positive=True),
-            "source": _text(data["source"], f"{path}.source"),
-            "kind": _choice(data["kind"], KINDS, f"{path}.kind")}
+            "source": _F.text(data["source"], f"{path}.source"),
+            "kind": _F.choice(data["kind"], KINDS, f"{path}.kind")}
 
 
 def load_profile(path: str | Path) -> DeviceProfile:
