@@ -27,16 +27,18 @@ _LAZY = {
     "ConversionError": "compress.errors",
     "TargetError": "compress.errors",
     "BenchmarkError": "compress.errors",
-    "register_translation": "compress.keras3",
+    "register_translation": "compress.models.keras3",
 }
-_SUBMODULES = ("keras3",)  # ``compress.keras3.to_tf_keras`` after a plain ``import compress``
+#: ``compress.keras3.to_tf_keras`` after a plain ``import compress`` (the Keras 3 bridge's
+#: public name; the module lives with the rest of model I/O in ``compress.models``)
+_SUBMODULES = {"keras3": "compress.models.keras3"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
-        return importlib.import_module(f"compress.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'compress' has no attribute {name!r}")

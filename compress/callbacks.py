@@ -119,7 +119,8 @@ class EdgeMetricsCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
-        from compress import evaluate, export
+        from compress.artifacts import evaluate
+        from compress.artifacts import export
         from compress.stages.base import kernel_arrays, sparsity_of
 
         start = time.perf_counter()

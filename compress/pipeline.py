@@ -45,13 +45,13 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
         calibration_samples: overrides the recipe's representative sample count.
         trust_model_code: allow model files whose config runs stored code (Lambda, ...).
         resume: continue an interrupted run into the same ``out_dir`` after its last
-            finished stage (checkpoints in ``<out_dir>.work``, see ``compress.checkpoint``).
+            finished stage (checkpoints in ``<out_dir>.work``, see ``compress.run.checkpoint``).
         progress: a ``compress.progress.Progress`` (silent by default).
 
     Returns:
         RunResult with the report dict (``report.json``'s content) and the folder.
     """
-    from compress.output import check_output_dir, staged_output
+    from compress.run.output import check_output_dir, staged_output
     from compress.progress import Progress
 
     progress = progress or Progress(enabled=False)
@@ -61,12 +61,13 @@ def compress_model(model: Any, recipe: Recipe | dict | str | Path, *, data: Any 
 
         recipe = recipe.replace(calibration=CalibrationConfig(samples=calibration_samples))
     check_output_dir(out_dir, overwrite=overwrite)  # fail before any slow work
-    from compress import checkpoint
+    from compress.run import checkpoint
 
     checkpoint.check_work_dir(out_dir, resume=resume, overwrite=overwrite)
 
     from calibration import sources
-    from compress import _keras, evaluate, models
+    from compress import _keras, models
+    from compress.artifacts import evaluate
     from compress.session import Session
 
     t_start = time.perf_counter()
@@ -132,7 +133,7 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
 
     notes = _notes(trained, recipe)
     if keras3_bridge is not None:
-        from compress import keras3
+        from compress.models import keras3
 
         progress.info("model: bridging the compressed float model back to Keras 3")
         trained.keras3_model, keras3_bridge["back_to_keras3"] = keras3.save_keras3(
@@ -156,7 +157,8 @@ def write_outputs(tmp: Path, *, recipe: Recipe, dataset: Any, baseline: dict, tr
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
         environment=_environment(), dataset={**dataset.summary(), **(dataset_info or {})},
         timings=timings, notes=notes, keras3=keras3_bridge)
-    from compress.devices import device_figures, write_report_files
+    from compress.report.figures import device_figures
+    from compress.report.files import write_report_files
 
     # The recipe first: device_figures reads which devices it names.
     (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
@@ -169,7 +171,7 @@ def _recheck_bridge(source: Any, model: Any, samples: Any, progress: Any) -> dic
     """For a Keras 3 model: the bridge check again, on the calibration samples."""
     if not source.keras3:
         return None
-    from compress import keras3
+    from compress.models import keras3
 
     check = keras3.recheck(source.original, model, samples,
                            what=f"the Keras 3 model {source.location} bridged to tf_keras")
@@ -192,7 +194,8 @@ def _bridge_note(bridge: dict) -> str:
 
 def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: Recipe) -> dict:
     """The original model's accuracy, params, size, batch-1 latency and device."""
-    from compress import evaluate, models
+    from compress import models
+    from compress.artifacts import evaluate
 
     size = source.size_bytes
     if size is None:  # an in-memory model: measure it as a saved .keras file
@@ -218,13 +221,14 @@ def measure_baseline(model: Any, source: Any, dataset: Any, tmp: Path, recipe: R
 
 
 def _baseline_energy(model: Any, sample: Any) -> dict | None:
-    from compress.devices import baseline_energy
+    from compress.report.figures import baseline_energy
 
     return baseline_energy(model, sample)
 
 
 def _reference_tflite(model: Any, tmp: Path) -> dict:
-    from compress import evaluate, export
+    from compress.artifacts import evaluate
+    from compress.artifacts import export
     from compress.recipe import TargetSpec
 
     path = tmp / ".baseline-float32.tflite"
@@ -236,7 +240,8 @@ def _reference_tflite(model: Any, tmp: Path) -> dict:
 
 def _export_one(spec: Any, trained: Any, representative: Any, dataset: Any, tmp: Path,
                 baseline: dict, recipe: Recipe, progress: Any) -> ArtifactReport:
-    from compress import evaluate, export
+    from compress.artifacts import evaluate
+    from compress.artifacts import export
 
     integer = spec.format in ("int8", "int16x8")
     source_model = trained.quant_model if (integer and trained.quant_model is not None) \

@@ -85,12 +85,12 @@ class Session:
         The caller's ``model`` is not modified: the session works on a copy.
 
         Args:
-            checkpoints: a ``compress.checkpoint.Checkpoints``: each finished stage is saved
+            checkpoints: a ``compress.run.checkpoint.Checkpoints``: each finished stage is saved
                 there, and stages it already holds (an interrupted run) are not run again.
             trust_model_code: passed on when a checkpointed model is loaded.
         """
         from compress import _keras
-        from compress.graph import flatten_nested
+        from compress.models.graph import flatten_nested
 
         _keras.require_tf_keras(model)
         self._original, self._teacher_copy = model, None
@@ -135,7 +135,7 @@ class Session:
                     ) -> TrainedModels:
         from compress import _keras
         from compress.stages import make_stage
-        from compress.streaming import fit_model
+        from compress.run.feed import fit_model
 
         stages = self.recipe.stages[start:]
         if stages and len(x) == 0:
@@ -190,7 +190,7 @@ class Session:
         """A frozen copy of the model the session started from (made once, on demand)."""
         if self._teacher_copy is None:
             from compress import _keras
-            from compress.graph import flatten_nested
+            from compress.models.graph import flatten_nested
 
             if self._original is None:
                 raise CompressError("distillation needs the original model as its teacher",
@@ -225,13 +225,13 @@ class Session:
     def prepare(self, model: Any) -> Any:
         """Wrap ``model`` for the recipe's first stage (prune/qat); a no-op otherwise.
 
-        For a first ``distill`` stage it returns a ``compress.distill.Distiller`` (student and
+        For a first ``distill`` stage it returns a ``compress.engines.distiller.Distiller`` (student and
         frozen teacher; ``fit`` uses the distillation loss, not the compiled one).
         Call it inside ``strategy.scope()`` when training under a ``tf.distribute`` strategy.
         Compile and ``fit`` the returned model with ``callbacks=[session.callback()]``.
         """
         from compress import _keras
-        from compress.graph import flatten_nested
+        from compress.models.graph import flatten_nested
         from compress.stages import make_stage
         from compress.stages.base import StageContext
 
@@ -273,9 +273,10 @@ class Session:
             ``compress.pipeline.RunResult`` (``.report`` is ``report.json``'s content).
         """
         from calibration import sources
-        from compress import _keras, evaluate
+        from compress import _keras
+        from compress.artifacts import evaluate
         from compress.models import ModelSource
-        from compress.output import check_output_dir, staged_output
+        from compress.run.output import check_output_dir, staged_output
         from compress.pipeline import RunResult, data_spec, measure_baseline, write_outputs
 
         live = self._live

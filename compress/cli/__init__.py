@@ -17,7 +17,29 @@ from compress import __version__
 _STATE = {"debug": False}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: command name -> module under ``compress.cli`` holding its ``command``: a command module is
+#: imported when that command (or ``--help``) needs it, not when the package loads.
+COMMANDS = {"demo": "demo_cmd", "run": "run_cmd", "convert": "convert_cmd", "eval": "eval_cmd",
+            "inspect": "inspect_cmd", "targets": "targets_cmd", "bundle": "bundle_cmd",
+            "bench": "bench_cmd", "report": "report_cmd", "compare": "compare_cmd"}
+
+
+class _Commands(click.Group):
+    """The group's commands, found in ``COMMANDS`` and imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        import importlib
+
+        return importlib.import_module(f"compress.cli.{module}").command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="edgecompress")
 @click.option("--debug", is_flag=True, help="Show full tracebacks and converter logs.")
 def cli(debug: bool) -> None:
@@ -33,22 +55,12 @@ def cli(debug: bool) -> None:
         os.environ["EDGECOMPRESS_DEBUG"] = "1"
 
 
-def _register() -> None:
-    from compress.cli import (bench_cmd, bundle_cmd, compare_cmd, convert, demo, eval_cmd,
-                              inspect_cmd, report_cmd, run, targets_cmd)
-
-    for module in (demo, run, convert, eval_cmd, inspect_cmd, targets_cmd, bundle_cmd, bench_cmd,
-                   report_cmd, compare_cmd):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def _stopped(what: str) -> str:
     """The one line printed when a run is interrupted or terminated."""
     text = f"{what}: the output folder was not written"
-    ckpt = sys.modules.get("compress.checkpoint")  # imported only by runs that train
+    ckpt = sys.modules.get("compress.run.checkpoint")  # imported only by runs that train
     kept = ckpt.interrupted_message() if ckpt is not None else None
     return f"{text}; {kept}." if kept else f"{text}."
 

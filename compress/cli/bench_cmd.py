@@ -51,7 +51,7 @@ def command(run_dir, target, remote, port, identity, ssh_options, remote_python,
       edgecompress bench run1 --target rpi4 --remote pi@raspberrypi.local
     """
     from compress.cli.options import make_progress
-    from compress.remote import bench, render_table
+    from compress.devices.remote import bench, render_table
 
     records = bench(run_dir, target, remote=remote, port=port, identity=identity,
                     ssh_options=ssh_options, remote_python=remote_python,

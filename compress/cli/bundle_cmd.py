@@ -33,7 +33,7 @@ def command(run_dir, target, out, overwrite, artifacts, samples, data, data_dir,
     Example:
       edgecompress bundle run1 --target rpi4 -o rpi4-bundle
     """
-    from compress.bundle import build_bundle
+    from compress.devices.bundle import build_bundle
 
     bundle = build_bundle(run_dir, target, out_dir=out, overwrite=overwrite, samples=samples,
                           artifacts=artifacts, data=data, data_dir=data_dir)

@@ -22,7 +22,7 @@ def command(run_a, run_b, as_json):
       edgecompress compare run-prune50 run-max-compression
       edgecompress compare run1 run2 --json
     """
-    from compress.devices import compare_reports, render_comparison
+    from compress.report.compare import compare_reports, render_comparison
 
     data = compare_reports(run_a, run_b)
     if as_json:

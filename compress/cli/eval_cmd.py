@@ -23,7 +23,7 @@ def command(model, data, data_dir, train_samples, test_samples, runs, threads, a
     Example:
       edgecompress eval run1/artifacts/int8.tflite --data fashion-mnist
     """
-    from compress.convert import evaluate_file
+    from compress.artifacts.files import evaluate_file
 
     info = evaluate_file(model, trust_model_code=trust_model_code, data=data,
                         data_dir=data_dir, test_samples=test_samples,

@@ -41,7 +41,7 @@ def command(tflite, keras_file, target, no_compile, compiler_out, as_json):
         if target or no_compile or compiler_out:
             raise click.UsageError("--keras inspects a Keras model file; --target, "
                                    "--no-compile and --compiler-out apply to .tflite files")
-        from compress.keras3 import inspect_keras, render_inspect_keras
+        from compress.models.keras3 import inspect_keras, render_inspect_keras
 
         info = inspect_keras(tflite)
         if as_json:
@@ -49,7 +49,7 @@ def command(tflite, keras_file, target, no_compile, compiler_out, as_json):
         else:
             click.echo(render_inspect_keras(info))
         return
-    from compress.inspect import inspect_file, render_inspect
+    from compress.artifacts.inspect import inspect_file, render_inspect
 
     info = inspect_file(tflite, target=target, use_compiler=not no_compile,
                         compiler_out=compiler_out)

@@ -30,7 +30,8 @@ def command(run_dir, targets, no_measure, open_browser, as_json):
     """
     from pathlib import Path
 
-    from compress.devices import refresh_report, render_devices_markdown
+    from compress.report.files import refresh_report
+    from compress.report.markdown import render_devices_markdown
 
     report = refresh_report(run_dir, targets=list(targets) or None, measure=not no_measure)
     html = Path(run_dir).resolve() / "report.html"

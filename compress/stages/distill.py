@@ -52,7 +52,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from compress import _keras
-from compress.distill import Distiller, float32_macs, load_student, scale_width
+from compress.engines.distiller import Distiller, float32_macs, load_student, scale_width
 from compress.errors import CompressError
 from compress.recipe import DistillStage, WidthStudent
 from compress.stages.base import StageContext

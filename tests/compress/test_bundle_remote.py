@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compress import bundle as bundle_mod
+from compress.devices import bundle as bundle_mod
 from compress.cli import cli, main
 from compress.cli import bench_cmd, bundle_cmd
 from compress.errors import DataError, TargetError
@@ -41,18 +41,19 @@ def registered():
 
 @pytest.fixture(autouse=True)
 def refreshed(monkeypatch) -> list:
-    """A stand-in ``compress.devices`` (its own tests cover it): records refresh_report calls."""
+    """A stand-in ``compress.report.files`` (its own tests cover it): records refresh_report calls."""
     calls: list = []
-    fake = types.ModuleType("compress.devices")
+    fake = types.ModuleType("compress.report.files")
     fake.refresh_report = lambda run_dir: calls.append(Path(run_dir))
-    monkeypatch.setitem(sys.modules, "compress.devices", fake)
+    monkeypatch.setitem(sys.modules, "compress.report.files", fake)
     return calls
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, small_data) -> Path:
     """A run folder made by hand: an untrained tiny CNN as float32 and int8, a minimal report."""
-    from compress import export, zoo
+    from compress import zoo
+    from compress.artifacts import export
     from compress.recipe import TargetSpec
 
     model = zoo.fashion_cnn(small_data.x_train.shape[1:], small_data.num_classes, width=4,
@@ -103,8 +104,9 @@ def test_bundle_contents(run_dir, tmp_path, capsys):
                                                    "run.sh", "runner.py", "samples.npz"]
     assert [p.name for p in sorted((out / "artifacts").iterdir())] == ["float32.tflite",
                                                                       "int8.tflite"]
-    assert (out / "runner.py").read_text() == Path(bundle_mod.__file__).parent.parent.joinpath(
-        "targets", "runner.py").read_text()
+    from targets import runner
+
+    assert (out / "runner.py").read_text() == Path(runner.__file__).read_text()
     with np.load(out / "samples.npz") as data:
         assert data["x"].shape == (40, 28, 28, 1) and data["x"].dtype == np.float32
         assert data["y"].shape == (40,)

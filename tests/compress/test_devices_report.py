@@ -18,7 +18,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from compress import devices
+from compress.report import compare as report_compare
+from compress.report import figures as report_figures
+from compress.report import files as report_files
+from compress.report import markdown as report_markdown
 from compress.errors import BenchmarkError, OutputError
 from compress.report import SCHEMA
 from targets import energy
@@ -29,7 +32,8 @@ MEASURED = ("measured-meter", "measured-rapl", "measured-nvml")
 
 @pytest.fixture(scope="module")
 def tflite_files(tmp_path_factory) -> dict[str, bytes]:
-    from compress import _keras, export
+    from compress import _keras
+    from compress.artifacts import export
     from compress.recipe import TargetSpec
 
     keras = _keras.keras
@@ -107,7 +111,7 @@ def _measure(run: Path, target: str, artifact: str, *, meter: dict | None = None
 
 
 def test_every_energy_figure_is_labelled_estimated_with_a_range(run_dir):
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     figures = list(_figures(report))
     assert figures
     for fig in figures:
@@ -126,7 +130,7 @@ def test_every_energy_figure_is_labelled_estimated_with_a_range(run_dir):
 def test_macs_params_and_op_energy_order(run_dir, tflite_files):
     from targets.tflite_graph import read_model
 
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     graph = read_model(run_dir / "artifacts" / "int8.tflite")
     arts = {a["target"]: a for a in report["artifacts"]}
     assert arts["int8"]["macs"] == graph.macs()["total"] == 10 * 10 * 4 * 9 + 400 * 10
@@ -139,7 +143,7 @@ def test_macs_params_and_op_energy_order(run_dir, tflite_files):
 def test_devices_pair_artifacts_with_profiles_that_run_their_format(run_dir):
     from targets.spec import builtin_profiles
 
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     pairs = {(d["target"], d["artifact"]) for d in report["devices"]}
     expected = {(p.id, f) for p in builtin_profiles().values() for f in FORMATS
                 if f in p.formats}
@@ -153,11 +157,11 @@ def test_devices_pair_artifacts_with_profiles_that_run_their_format(run_dir):
 
 def test_targets_from_argument_and_from_recipe(run_dir):
     report = json.loads((run_dir / "report.json").read_text())
-    only = devices.device_figures(report, run_dir, targets=["rpi4"])
+    only = report_figures.device_figures(report, run_dir, targets=["rpi4"])
     assert {d["target"] for d in only["devices"]} == {"rpi4"}
     (run_dir / "recipe.resolved.yaml").write_text(
         "targets:\n- float32\n- coral-usb\n- {device: rpi5, format: float32, name: r5}\n")
-    named = devices.device_figures(report, run_dir)
+    named = report_figures.device_figures(report, run_dir)
     assert {d["target"] for d in named["devices"]} == {"coral-usb", "rpi5"}
 
 
@@ -168,7 +172,7 @@ def test_measurements_replace_estimates(run_dir):
     _measure(run_dir, "rpi4", "int8", meter=meter)
     _measure(run_dir, "rpi5", "int8")
     _measure(run_dir, "laptop", "float32", method="measured-on-host")
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     rows = {(d["target"], d["artifact"]): d for d in report["devices"]}
     rpi4 = rows[("rpi4", "int8")]
     assert rpi4["latency_ms"]["method"] == "measured-on-device"
@@ -194,26 +198,26 @@ def test_bad_measurement_file_names_it(run_dir):
     (folder / "int8.json").write_text('{"method": "guessed", "runner": {}}')
     with pytest.raises(BenchmarkError, match=r"int8.json: method must be one of .*"
                                              r"Received: 'guessed'"):
-        devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+        report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
 
 
 def test_missing_artifact_and_not_a_run_folder(run_dir, tmp_path):
     (run_dir / "artifacts" / "int8.tflite").unlink()
     with pytest.raises(OutputError, match="artifact file missing"):
-        devices.refresh_report(run_dir)
+        report_files.refresh_report(run_dir)
     with pytest.raises(OutputError, match="not a run folder"):
-        devices.refresh_report(tmp_path)
+        report_files.refresh_report(tmp_path)
 
 
 def test_rapl_readable_gives_measured_host_figure(run_dir, monkeypatch):
     monkeypatch.setattr(energy, "rapl_available", lambda root=None: (True, "intel-rapl:0"))
     fake = energy.EnergyFigure(0.2, 0.1, 0.3, "measured-rapl", "RAPL (test)")
-    monkeypatch.setattr(devices, "_host_rapl", lambda path: fake)
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    monkeypatch.setattr(report_figures, "_host_rapl", lambda path: fake)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     art = report["artifacts"][0]
     assert art["energy_mj"]["method"] == "measured-rapl"
     assert [f["method"] for f in art["energy_mj_all"]] == ["measured-rapl", "estimated-ops"]
-    off = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir,
+    off = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir,
                                  measure=False)
     assert off["artifacts"][0]["energy_mj"]["method"] == "estimated-ops"
 
@@ -222,19 +226,19 @@ def test_rapl_readable_gives_measured_host_figure(run_dir, monkeypatch):
 
 
 def test_refresh_writes_report_files(run_dir):
-    report = devices.refresh_report(run_dir)
+    report = report_files.refresh_report(run_dir)
     assert json.loads((run_dir / "report.json").read_text()) == report
     md = (run_dir / "report.md").read_text()
     assert "## Energy and devices" in md and "[estimated-ops]" in md
     assert "Host RAPL: unavailable: no RAPL (test)" in md
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp files left
-    again = devices.device_figures(report, run_dir)  # idempotent on its own output
+    again = report_figures.device_figures(report, run_dir)  # idempotent on its own output
     assert again["devices"] == report["devices"]
     assert again["baseline"]["energy_mj"] == report["baseline"]["energy_mj"]
 
 
 def test_html_is_self_contained_and_labels_every_energy_number(run_dir):
-    report = devices.refresh_report(run_dir)
+    report = report_files.refresh_report(run_dir)
     page = (run_dir / "report.html").read_text()
     assert '<img src="data:image/png;base64,' in page
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
@@ -242,7 +246,7 @@ def test_html_is_self_contained_and_labels_every_energy_number(run_dir):
     assert "<script" not in page.lower() and "url(" not in page and "@import" not in page
     assert page.count('<img src="data:image/png;base64,') >= 5  # 2 trade-offs, energy, ops, sparsity
     for d in report["devices"]:
-        assert devices.fmt_energy(d["energy_mj"]["value"]) in page
+        assert report_markdown.fmt_energy(d["energy_mj"]["value"]) in page
     badges = re.findall(r'<span class="badge (\w+)">([\w-]+)</span>', page)
     energy_badges = [m for k, m in badges if m in ("estimated-ops", "estimated-profile")]
     assert len(energy_badges) >= 1 + len(report["artifacts"]) + len(report["devices"]) + 2
@@ -250,9 +254,9 @@ def test_html_is_self_contained_and_labels_every_energy_number(run_dir):
 
 
 def test_html_without_matplotlib_keeps_tables(run_dir, monkeypatch):
-    from compress.html_report import render_html
+    from compress.report.html import render_html
 
-    report = devices.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
+    report = report_figures.device_figures(json.loads((run_dir / "report.json").read_text()), run_dir)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     page = render_html(report)
     assert "Plots need matplotlib" in page and "<img" not in page
@@ -260,14 +264,15 @@ def test_html_without_matplotlib_keeps_tables(run_dir, monkeypatch):
 
 
 def test_pareto_front():
-    from compress.html_report import pareto_front
+    from compress.report.html import pareto_front
 
     pts = [(10, 0.9), (5, 0.8), (20, 0.85), (1, 0.5), (5, 0.7)]
     assert pareto_front(pts) == [3, 1, 0]
 
 
 def test_modules_do_not_import_tensorflow():
-    code = ("import sys, compress.devices, compress.html_report, compress.cli.report_cmd, "
+    code = ("import sys, compress.report.figures, compress.report.files, "
+            "compress.report.html, compress.cli.report_cmd, "
             "compress.cli.compare_cmd, targets.energy\n"
             "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -296,7 +301,7 @@ def test_report_command(run_dir, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "| rpi4 | int8 |" in result.output and "wrote" in result.output
     assert opened == [(run_dir / "report.html").resolve().as_uri()]
-    monkeypatch.setattr("compress.html_report.render_html", lambda report: "<html></html>")
+    monkeypatch.setattr("compress.report.html.render_html", lambda report: "<html></html>")
     result = CliRunner().invoke(command, [str(run_dir), "--json", "--no-measure"])
     data = json.loads(result.output)
     assert {d["target"] for d in data["devices"]} > {"rpi4", "coral-usb"}
@@ -329,7 +334,7 @@ def test_compare_command(run_dir, tmp_path):
     report["artifacts"][3]["size_bytes"] *= 2
     report["artifacts"].pop(0)
     (other / "report.json").write_text(json.dumps(report))
-    stored = devices.device_figures(devices.load_report(run_dir), run_dir)
+    stored = report_figures.device_figures(report_files.load_report(run_dir), run_dir)
     (run_dir / "report.json").write_text(json.dumps(stored))  # A has figures; B gets them
 
     result = CliRunner().invoke(command, [str(run_dir), str(other)])
@@ -348,4 +353,4 @@ def test_compare_command(run_dir, tmp_path):
 def test_compare_does_not_mix_methods():
     a = {"value": 1.0, "low": 1.0, "high": 1.0, "method": "measured-rapl", "source": "x"}
     b = dict(a, method="estimated-ops")
-    assert "methods differ" in devices._delta("energy_mj", a, b)["note"]
+    assert "methods differ" in report_compare._delta("energy_mj", a, b)["note"]

@@ -112,14 +112,14 @@ def test_recipe_unknown_key_suggests_and_stage_order_is_checked():
 # -- width-scaled students -----------------------------------------------------------------
 
 def test_scaled_channels_rounds_to_multiples_of_8():
-    from compress.distill import scaled_channels
+    from compress.engines.distiller import scaled_channels
 
     assert [scaled_channels(c, 0.5) for c in (32, 64, 128, 24, 8, 4)] == [16, 32, 64, 16, 8, 4]
     assert scaled_channels(100, 0.25) == 24 and scaled_channels(96, 1.0) == 96
 
 
 def test_scale_width_keeps_topology_classifier_and_depthwise():
-    from compress.distill import scale_width
+    from compress.engines.distiller import scale_width
 
     keras = _keras()
     inp = keras.Input((12, 12, 3), name="image")
@@ -143,7 +143,7 @@ def test_scale_width_keeps_topology_classifier_and_depthwise():
 
 
 def test_scale_width_names_the_layer_that_cannot_be_scaled():
-    from compress.distill import scale_width
+    from compress.engines.distiller import scale_width
 
     keras = _keras()
     inp = keras.Input((16,))
@@ -177,7 +177,7 @@ def _np_losses(y, s_logits, t_logits, temp):
 
 
 def test_distiller_loss_matches_the_formula_and_reads_before_softmax():
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     keras = _keras()
     x, y = _data(32)
@@ -205,7 +205,7 @@ def test_distiller_loss_matches_the_formula_and_reads_before_softmax():
 
 
 def test_distiller_trains_student_only_with_teacher_in_inference_mode():
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     teacher = _cnn(name="t", dropout=0.9)  # in training mode its outputs would be random
     student = _cnn(8, name="s")
@@ -224,7 +224,7 @@ def test_distiller_trains_student_only_with_teacher_in_inference_mode():
 
 
 def test_distiller_rejects_mismatched_shapes_and_unknown_feature_layers():
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     with pytest.raises(RecipeError, match=r"output shape differs.*Received: student output "
                                           r"shape=\(3,\), teacher output shape=\(4,\)"):
@@ -238,7 +238,7 @@ def test_distiller_rejects_mismatched_shapes_and_unknown_feature_layers():
 
 
 def test_feature_distillation_projects_channels():
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     distiller = Distiller(_cnn(8, name="s"), _cnn(name="t"), alpha=0.5,
                           features=[("conv2", "conv2", 2.0), ("conv1", "conv1", 0.5)])
@@ -347,7 +347,7 @@ def test_width_student_exports_through_compress_model(tmp_path, small_data, tiny
 def test_callback_api_drives_a_first_distill_stage(tmp_path, small_data):
     import compress
     from compress import zoo
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     teacher = zoo.fashion_cnn(small_data.x_train.shape[1:], small_data.num_classes, width=16,
                               dense_units=32)
@@ -407,7 +407,7 @@ def test_augment_recipe_round_trip_and_off_by_default():
 
 
 def test_augment_batch_is_seeded_keeps_shapes_and_mixes_labels():
-    from compress.distill import augment_batch
+    from compress.engines.distiller import augment_batch
 
     x, y = _data(16)
     shifted, y_train, y_metric = augment_batch(x, y, {"shift": 2, "flip": True}, seed=3, step=5)
@@ -429,7 +429,7 @@ def test_augment_batch_is_seeded_keeps_shapes_and_mixes_labels():
 
 
 def test_distiller_trains_on_augmented_batches_and_evaluates_clean():
-    from compress.distill import Distiller
+    from compress.engines.distiller import Distiller
 
     keras = _keras()
     teacher, student = _cnn(name="t"), _cnn(8, name="s")

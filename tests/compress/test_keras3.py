@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compress import keras3, keras3_config
+from compress.models import keras3
+from compress.models import keras3_config
 from compress.errors import ModelLoadError, UnsupportedLayerError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compress.checkpoint import Checkpoints, check_work_dir, work_dir_for
+from compress.run.checkpoint import Checkpoints, check_work_dir, work_dir_for
 from compress.errors import OutputError
 
 RECIPE = {"version": 1, "name": "resume", "seed": 7,

@@ -120,7 +120,7 @@ def test_qat_rescaling_and_nested_model_are_handled():
 
 
 def test_flatten_preserves_outputs():
-    from compress.graph import flatten_nested
+    from compress.models.graph import flatten_nested
 
     keras = _keras()
     sub = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="d1"),

@@ -1,4 +1,4 @@
-"""A streamed image folder through training, conversion and evaluation (compress.streaming)."""
+"""A streamed image folder through training, conversion and evaluation (compress.run.feed)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def decodes(monkeypatch):
 
 def test_fit_streams_batches(image_folder, tiny_model_path, decodes):
     from compress import _keras
-    from compress.streaming import fit_model
+    from compress.run.feed import fit_model
 
     ds = load_dataset(image_folder, stream=True)
     model = _keras.keras.models.load_model(str(tiny_model_path))
@@ -53,7 +53,7 @@ def test_fit_reports_a_damaged_file_as_data_error(image_folder, tiny_model_path,
     import shutil
 
     from compress import _keras
-    from compress.streaming import fit_model
+    from compress.run.feed import fit_model
 
     root = tmp_path / "copy"
     shutil.copytree(image_folder, root)

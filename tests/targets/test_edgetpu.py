@@ -85,7 +85,7 @@ def _exp_in_the_middle(keras, tf):
 
 def _convert(build, out: Path, name: str, fmt: str = "coral") -> Path:
     from compress._keras import keras, tf
-    from compress.export import convert
+    from compress.artifacts.export import convert
     from compress.recipe import TargetSpec
 
     keras.utils.set_random_seed(0)

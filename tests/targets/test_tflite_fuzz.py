@@ -98,7 +98,7 @@ def test_read_model_mutations(originals, data):
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_inspect_mutations(originals, data):
-    from compress.inspect import inspect_file, render_inspect
+    from compress.artifacts.inspect import inspect_file, render_inspect
 
     good = originals[data.draw(st.sampled_from(FORMATS))]
     blob = data.draw(mutations(good))

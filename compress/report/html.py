@@ -16,7 +16,7 @@ import html
 import io
 from typing import Any
 
-from compress.devices import fmt_energy
+from compress.report.markdown import fmt_energy, fmt_ms, fmt_pct, fmt_size
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -75,26 +75,12 @@ def _badge(method: str | None) -> str:
     return f'<span class="badge {kind}">{_e(method)}</span>'
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f} %"
-
-
-def _size(n: int | None) -> str:
-    from compress.report import _size as size
-
-    return size(n)
-
-
 def _figure_cell(fig: dict | None, fmt: Any, sources: _Sources) -> str:
     if not fig or fig.get("value") is None:
         return "n/a"
     return (f"<span class=nw>{_e(fmt(fig['value']))}{_badge(fig.get('method'))}"
             f"{sources.ref(fig)}</span><br>"
             f'<span class="range">{_e(fmt(fig["low"]))} &ndash; {_e(fmt(fig["high"]))}</span>')
-
-
-def _ms(v: float) -> str:
-    return f"{v:.3g} ms"
 
 
 def _summary_table(report: dict, sources: _Sources) -> str:
@@ -106,21 +92,21 @@ def _summary_table(report: dict, sources: _Sources) -> str:
     ref = base.get("tflite_float32") or {}
     rows = [
         f"<tr class=base><td class=l>baseline (Keras, {_e(base.get('device', '?'))})</td>"
-        f"<td>{_pct(base.get('accuracy'))}</td><td></td><td>{_size(base.get('size_bytes'))}"
-        + (f'<br><span class="range">float32 TFLite {_size(ref.get("size_bytes"))}</span>'
+        f"<td>{fmt_pct(base.get('accuracy'))}</td><td></td><td>{fmt_size(base.get('size_bytes'))}"
+        + (f'<br><span class="range">float32 TFLite {fmt_size(ref.get("size_bytes"))}</span>'
            if ref else "") +
-        f"</td><td>{_size(ref.get('gzip_bytes')) if ref else ''}</td><td></td>"
-        f"<td>{_e(base.get('macs', ''))}</td><td>{'' if lat is None else _ms(lat)}</td>"
+        f"</td><td>{fmt_size(ref.get('gzip_bytes')) if ref else ''}</td><td></td>"
+        f"<td>{_e(base.get('macs', ''))}</td><td>{'' if lat is None else fmt_ms(lat)}</td>"
         f"<td>{_figure_cell(base.get('energy_mj'), fmt_energy, sources)}</td></tr>"]
     for a in report.get("artifacts", []):
         d = a.get("accuracy_delta")
         rows.append(
             f"<tr><td class=l>{_e(a['target'])} <code>{_e(a['path'])}</code></td>"
-            f"<td>{_pct(a.get('accuracy'))}</td>"
+            f"<td>{fmt_pct(a.get('accuracy'))}</td>"
             f"<td>{'n/a' if d is None else f'{100 * d:+.2f} pp'}</td>"
-            f"<td>{_size(a.get('size_bytes'))}</td><td>{_size(a.get('gzip_bytes'))}</td>"
+            f"<td>{fmt_size(a.get('size_bytes'))}</td><td>{fmt_size(a.get('gzip_bytes'))}</td>"
             f"<td>{100 * a.get('sparsity', 0):.1f} %</td><td>{_e(a.get('macs', ''))}</td>"
-            f"<td>{_ms(a['latency_ms']['p50'])}</td>"
+            f"<td>{fmt_ms(a['latency_ms']['p50'])}</td>"
             f"<td>{_figure_cell(a.get('energy_mj'), fmt_energy, sources)}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -141,7 +127,7 @@ def _devices_table(report: dict, sources: _Sources) -> str:
         rows.append(
             f"<tr{' class=grp' if first else ''}><td class=l><b>{_e(d['target']) if first else ''}"
             f"</b></td><td class=l>{_e(d['artifact'])}</td>"
-            f"<td>{_figure_cell(lat, _ms, sources)}</td>"
+            f"<td>{_figure_cell(lat, fmt_ms, sources)}</td>"
             f"<td><span class='badge conf'>{_e(lat.get('confidence', '?'))}</span></td>"
             f"<td>{_figure_cell(d.get('energy_mj'), fmt_energy, sources)}{note}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"

@@ -18,7 +18,8 @@ def convert_file(model: Any, *, fmt: str, output: str | Path, io_dtype: str | No
 
     The file is written atomically: a failed conversion leaves nothing behind.
     """
-    from compress import export, models
+    from compress import models
+    from compress.artifacts import export
     from compress.recipe import TargetSpec
 
     out = Path(output)
@@ -52,7 +53,7 @@ def evaluate_file(model: str, *, data: Any = "fashion-mnist", data_dir: str | No
                   threads: int | None = None, trust_model_code: bool = False) -> dict:
     """Accuracy on the test split and host latency of a .tflite file or a Keras model."""
     from calibration import sources
-    from compress import evaluate
+    from compress.artifacts import evaluate
 
     dataset = sources.load_dataset(data, data_dir=data_dir)
     if test_samples:

@@ -33,7 +33,7 @@ def command(model, fmt, io_dtype, data, data_dir, calibration_samples, output, o
     Example:
       edgecompress convert model.keras --format int8 --data fashion-mnist -o model_int8.tflite
     """
-    from compress.convert import convert_file
+    from compress.artifacts.files import convert_file
 
     info = convert_file(model, trust_model_code=trust_model_code, fmt=fmt,
                         io_dtype=io_dtype, data=data, data_dir=data_dir,

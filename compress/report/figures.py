@@ -5,12 +5,10 @@ artifact beyond the host measurements: its MACs, its energy per inference on the
 ``devices`` table (artifact x device profile: latency and energy), each figure labelled with
 how it was obtained. Measurements written by ``edgecompress bench`` to
 ``RUN_DIR/measurements/<target>/<artifact>.json`` replace the estimates they cover.
-``refresh_report`` rewrites ``report.json``, ``report.md`` and ``report.html`` of a run folder;
-``write_report_files`` is the one writer the pipeline and ``edgecompress report`` share.
-``compare_reports`` puts two runs side by side.
+``compress.report.files.refresh_report`` rewrites a run folder's report files with them.
 
 Example:
-    >>> report = refresh_report("run1")
+    >>> report = device_figures(load_report("run1"), "run1")
     >>> [(d["target"], d["energy_mj"]["method"]) for d in report["devices"]][:2]
     [('coral-devboard', 'estimated-profile'), ('coral-usb', 'estimated-profile')]
 """
@@ -20,12 +18,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
 from compress.errors import BenchmarkError, OutputError
-from compress.report import SCHEMA, render_markdown
 
 MEASUREMENTS_DIR = "measurements"
 MEASURED_LATENCY = ("measured-on-device", "measured-on-host")
@@ -270,220 +266,3 @@ def _meter_figure(meter: dict, host: str, bad: Callable[[str], Exception]) -> di
               + (f"; gross {gross:.4g} mJ" if isinstance(gross, (int, float)) else ""))
     return energy.EnergyFigure(value=value, low=min(nets + [value]), high=max(nets + [value]),
                                method="measured-meter", source=source).to_dict()
-
-
-# --- files --------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # same folder: os.replace is atomic
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_report_files(run_dir: str | Path, report: dict) -> None:
-    """Write ``report.json``, ``report.md`` and ``report.html``; each appears whole or not at all.
-
-    Everything is rendered before anything is written, so a rendering error changes nothing.
-    """
-    from compress.html_report import render_html
-
-    run = Path(run_dir)
-    texts = {"report.json": json.dumps(report, indent=2) + "\n",
-             "report.md": render_markdown(report).rstrip() + "\n\n" +
-             render_devices_markdown(report),
-             "report.html": render_html(report)}
-    for name, text in texts.items():
-        _atomic_write(run / name, text)
-
-
-def load_report(run_dir: str | Path) -> dict:
-    """``RUN_DIR/report.json``, checked to be an edgecompress report."""
-    path = Path(run_dir) / "report.json"
-    if not path.is_file():
-        raise OutputError(f"not a run folder: {path} does not exist. Received: {str(run_dir)!r}",
-                          hint="pass the --out folder of `edgecompress run` or `demo`")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise OutputError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise OutputError(f"{path} is not an edgecompress report. Received: schema="
-                          f"{data.get('schema') if isinstance(data, dict) else None!r}",
-                          hint=f"expected schema {SCHEMA}")
-    return data
-
-
-def refresh_report(run_dir: str | Path, *, targets: list[str] | None = None,
-                   measure: bool = True) -> dict:
-    """Recompute device and energy figures and rewrite the run folder's report files."""
-    report = device_figures(load_report(run_dir), run_dir, targets=targets, measure=measure)
-    write_report_files(run_dir, report)
-    return report
-
-
-# --- rendering ----------------------------------------------------------------------------
-
-
-def fmt_energy(mj: float | None) -> str:
-    """Energy with a readable unit: mJ, µJ or nJ (the value is mJ)."""
-    if mj is None:
-        return "n/a"
-    for scale, unit in ((1.0, "mJ"), (1e-3, "µJ"), (1e-6, "nJ")):
-        if abs(mj) >= scale * 0.1 or unit == "nJ":
-            return f"{mj / scale:.3g} {unit}"
-    return f"{mj:.3g} mJ"
-
-
-def fmt_range(fig: dict | None, fmt: Callable[[float], str]) -> str:
-    """``value (low-high) [method]``."""
-    if not fig or fig.get("value") is None:
-        return "n/a"
-    return f"{fmt(fig['value'])} ({fmt(fig['low'])} - {fmt(fig['high'])}) [{fig['method']}]"
-
-
-def _ms(v: float) -> str:
-    return f"{v:.3g} ms"
-
-
-def render_devices_markdown(report: dict) -> str:
-    """The ``report.md`` section on energy and devices (every figure with its method)."""
-    lines = ["## Energy and devices", "",
-             "Energy per inference. Every figure names its method; `measured-*` only for "
-             "measurements, `estimated-*` for estimates, with a low-high range.", "",
-             "| model | MACs | energy / inference (host, low - high) [method] |",
-             "|---|---:|---|"]
-    base = report.get("baseline") or {}
-    sources: list[str] = []
-
-    def ref(fig: dict | None) -> str:
-        if not fig or not fig.get("source"):
-            return ""
-        if fig["source"] not in sources:
-            sources.append(fig["source"])
-        return f" [{sources.index(fig['source']) + 1}]"
-
-    rows = [("baseline (Keras)", base)] + [(a["target"], a) for a in report.get("artifacts", [])]
-    for name, item in rows:
-        fig = item.get("energy_mj")
-        macs = item.get("macs")
-        lines.append(f"| {name} | {macs if macs is not None else 'n/a'} | "
-                     f"{fmt_range(fig, fmt_energy)}{ref(fig)} |")
-    devices = report.get("devices") or []
-    if devices:
-        lines += ["", "| device | artifact | latency (low - high) [method] | confidence | "
-                      "energy / inference (low - high) [method] |", "|---|---|---|---|---|"]
-        for d in devices:
-            lat = d["latency_ms"]
-            lines.append(f"| {d['target']} | {d['artifact']} | {fmt_range(lat, _ms)}{ref(lat)} "
-                         f"| {lat.get('confidence', '?')} | "
-                         f"{fmt_range(d.get('energy_mj'), fmt_energy)}{ref(d.get('energy_mj'))} |")
-    host = (report.get("energy") or {}).get("host") or {}
-    for key, label in (("rapl", "Host RAPL"), ("nvml", "NVML")):
-        info = host.get(key)
-        if info:
-            state = "used" if info.get("used") else "available" if info["available"] \
-                else "unavailable"
-            lines += ["", f"{label}: {state}: {info['reason']}"]
-    if sources:
-        lines += ["", "Sources:", ""] + [f"{i}. {s}" for i, s in enumerate(sources, 1)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-# --- comparing two runs -------------------------------------------------------------------
-
-_COMPARED = ("accuracy", "size_bytes", "gzip_bytes", "latency_ms", "energy_mj")
-
-
-def _metrics(item: dict) -> dict:
-    lat = item.get("latency_ms") or {}
-    return {"accuracy": item.get("accuracy"), "size_bytes": item.get("size_bytes"),
-            "gzip_bytes": item.get("gzip_bytes"), "latency_ms": lat.get("p50"),
-            "energy_mj": item.get("energy_mj")}
-
-
-def _delta(key: str, a: Any, b: Any) -> dict | None:
-    if key == "energy_mj":
-        if not a or not b:
-            return None
-        if a["method"] != b["method"]:
-            return {"value": None, "ratio": None,
-                    "note": f"methods differ ({a['method']} vs {b['method']}): not compared"}
-        a, b = a["value"], b["value"]
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
-        return None
-    return {"value": b - a, "ratio": (b / a) if a else None}
-
-
-def compare_reports(run_a: str | Path, run_b: str | Path) -> dict:
-    """Two runs artifact by artifact: accuracy, size, gzip, host latency p50, host energy.
-
-    Deltas are B - A (``ratio`` B / A). Energy is compared only when both figures share a
-    method. Runs written before energy figures existed get them computed in memory
-    (estimated, nothing written).
-    """
-    reports = []
-    for run in (run_a, run_b):
-        report = load_report(run)
-        if any("energy_mj" not in a for a in report.get("artifacts", [])):
-            report = device_figures(report, run, measure=False)
-        reports.append(report)
-    items = []
-    for report in reports:
-        named = {"baseline": report.get("baseline") or {}}
-        named.update({a["target"]: a for a in report.get("artifacts", [])})
-        items.append(named)
-    names = list(dict.fromkeys([*items[0], *items[1]]))
-    rows = []
-    for name in names:
-        a, b = (_metrics(i[name]) if name in i else None for i in items)
-        rows.append({"artifact": name, "a": a, "b": b,
-                     "delta": {k: _delta(k, a[k], b[k]) for k in _COMPARED} if a and b else None})
-    return {"a": {"run": str(run_a), "recipe": reports[0].get("recipe")},
-            "b": {"run": str(run_b), "recipe": reports[1].get("recipe")}, "rows": rows}
-
-
-def render_comparison(data: dict) -> str:
-    """Plain-text blocks, one per artifact: metric, A, B, delta."""
-    from compress.report import _size
-
-    def show(key: str, v: Any) -> str:
-        if v is None:
-            return "n/a"
-        if key == "accuracy":
-            return f"{100 * v:.2f} %"
-        if key in ("size_bytes", "gzip_bytes"):
-            return _size(v)
-        if key == "latency_ms":
-            return f"{v:.3f} ms"
-        return f"{fmt_energy(v['value'])} [{v['method']}]"
-
-    def delta(key: str, d: dict | None) -> str:
-        if d is None:
-            return ""
-        if d.get("note"):
-            return d["note"]
-        if key == "accuracy":
-            return f"{100 * d['value']:+.2f} pp"
-        return f"{100 * (d['ratio'] - 1):+.1f} %" if d["ratio"] is not None else ""
-
-    labels = {"accuracy": "accuracy", "size_bytes": "size", "gzip_bytes": "gzip",
-              "latency_ms": "latency p50 (host)", "energy_mj": "energy / inference (host)"}
-    lines = [f"A: {data['a']['run']} ({data['a']['recipe']})",
-             f"B: {data['b']['run']} ({data['b']['recipe']})"]
-    for row in data["rows"]:
-        lines += ["", row["artifact"]]
-        table = [("  metric", "A", "B", "B vs A")]
-        for key in _COMPARED:
-            a = show(key, row["a"][key]) if row["a"] else "absent"
-            b = show(key, row["b"][key]) if row["b"] else "absent"
-            d = delta(key, (row["delta"] or {}).get(key))
-            table.append((f"  {labels[key]}", a, b, d))
-        widths = [max(len(r[i]) for r in table) for i in range(3)]
-        lines += ["  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths)), r[3]]).rstrip()
-                  for r in table]
-    return "\n".join(lines) + "\n"

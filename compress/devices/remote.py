@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from compress.bundle import PREFLIGHT_CODES, build_bundle, preflight_script, runner_argv
+from compress.devices.bundle import PREFLIGHT_CODES, build_bundle, preflight_script, runner_argv
 from compress.errors import BenchmarkError, OutputError
 
 MEASUREMENT_SCHEMA = "edgecompress.measurement/1"
@@ -236,7 +236,7 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
         remote_python: the device's Python with numpy and a TFLite interpreter.
         warmup, runs: untimed and timed invokes per artifact.
         threads: interpreter threads (default: the profile's).
-        artifacts, samples, data, data_dir: as for ``compress.bundle.build_bundle``.
+        artifacts, samples, data, data_dir: as for ``compress.devices.bundle.build_bundle``.
         progress: a ``compress.progress.Progress``.
 
     Returns:
@@ -284,17 +284,10 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
                 records.append(record)
         finally:
             host.close()
-    _refresh(run)
+    from compress.report.files import refresh_report
+
+    refresh_report(run)  # folds the new measurements into the run's report files
     return records
-
-
-def _refresh(run: Path) -> None:
-    try:  # compress/devices.py folds measurements into report.json where it exists
-        from compress.devices import refresh_report
-    except ImportError:
-        refresh_report = None
-    if refresh_report is not None:
-        refresh_report(run)
 
 
 def render_table(records: list[dict], run_dir: str | Path) -> str:

@@ -2,7 +2,7 @@
 
 Pure work on config dicts (``model.get_config()`` or a ``.keras`` file's ``config.json``): no
 Keras is imported here, so ``edgecompress inspect --keras`` can judge a file without loading
-it (loading may run code). ``compress.keras3`` builds the models and copies the weights.
+it (loading may run code). ``compress.models.keras3`` builds the models and copies the weights.
 
 A supported layer translates argument by argument: the dtype policy becomes its name,
 initializers, regularizers and constraints lose Keras 3's ``module``/``registered_name``,
@@ -11,7 +11,7 @@ renamed arguments are renamed (``batch_shape`` -> ``batch_input_shape``, ``negat
 refused otherwise: ``renorm=True`` has no tf_keras twin). Functional node data is rewritten in
 tf_keras' form. Anything else (a custom layer, a subclassed model, a ``Lambda``, a
 ``keras.ops`` call in a Functional graph) is reported with its layer path, unless a
-translation for its class was registered (``compress.keras3.register_translation``).
+translation for its class was registered (``compress.models.keras3.register_translation``).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ _MADE_BY: dict[str, Translation] = {}
 
 def register(class_name: str, to_tf_keras: Callable[[dict], Any], *,
              to_keras3: Callable[[dict], Any] | None = None) -> None:
-    """Register a translation (public as ``compress.keras3.register_translation``)."""
+    """Register a translation (public as ``compress.models.keras3.register_translation``)."""
     if not isinstance(class_name, str) or not class_name:
         raise UnsupportedLayerError(
             f"class_name must be a non-empty string. Received: class_name={class_name!r}")
@@ -252,14 +252,14 @@ def raise_unsupported(checks: list[LayerCheck], *, what: str) -> None:
     if first.class_name == "Lambda":
         hint = ("replace the Lambda with built-in layers (`edgecompress inspect --keras FILE` "
                 "lists the supported ones), or with a custom layer whose translation you "
-                "register (compress.keras3.register_translation; README, 'Keras 3 models')")
+                "register (compress.models.keras3.register_translation; README, 'Keras 3 models')")
     elif subclassed:
         hint = ("rebuild it with the Functional API (keras.Model(inputs, outputs)) or as a "
                 "keras.Sequential from supported layers; `edgecompress inspect --keras FILE` "
                 "lists them")
     else:
         hint = (f"register a translation for {first.class_name} before loading: "
-                f"compress.keras3.register_translation({first.class_name!r}, fn) where fn "
+                f"compress.models.keras3.register_translation({first.class_name!r}, fn) where fn "
                 "returns the equivalent tf_keras layer (README, 'Keras 3 models'), or rebuild "
                 "the model as Functional from supported layers; `edgecompress inspect --keras "
                 "FILE` lists which layers are supported")
@@ -306,7 +306,7 @@ def _entry(entry: Mapping[str, Any], *, to: str, path: str, custom: dict,
         raise UnsupportedLayerError(
             f"layer '{here}' ({cls}) has no translation to "
             f"{'tf_keras' if to == 'tf_keras' else 'Keras 3'}",
-            hint="register one with compress.keras3.register_translation (README, "
+            hint="register one with compress.models.keras3.register_translation (README, "
                  "'Keras 3 models')")
     if "name" in entry:
         out["name"] = entry["name"]
@@ -323,7 +323,7 @@ def _registered_entry(translation: Any, cfg: dict, cls: str, *, to: str, path: s
         raise UnsupportedLayerError(
             f"layer '{path}' ({cls}) was translated to tf_keras by a registered translation "
             "that has no way back to Keras 3",
-            hint=f"pass to_keras3= to compress.keras3.register_translation for the class "
+            hint=f"pass to_keras3= to compress.models.keras3.register_translation for the class "
                  f"that became {cls}")
     try:
         layer = fn(dict(cfg))

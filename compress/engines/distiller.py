@@ -52,7 +52,7 @@ def scale_width(teacher: Any, width: float, *, name: str | None = None) -> Any:
         UnsupportedLayerError: a subclassed teacher, or a layer that does not accept the
             scaled inputs (e.g. a ``Reshape`` with a hard-coded shape); the layer is named.
     """
-    from compress.graph import _map_arguments, flatten_nested
+    from compress.models.graph import _map_arguments, flatten_nested
 
     graph = flatten_nested(teacher)
     if not getattr(graph, "_is_graph_network", False):
@@ -130,7 +130,7 @@ def classifier_layers(model: Any) -> set[str]:
 def load_student(spec: str) -> Any:
     """A user's student from a model file or ``module:function`` (untrusted files refused)."""
     from compress import models
-    from compress.graph import flatten_nested
+    from compress.models.graph import flatten_nested
 
     model, _ = models.load_model(spec)
     return flatten_nested(model)
@@ -522,7 +522,7 @@ def _mean(values: Any, sample_weight: Any) -> Any:
 
 def float32_macs(model: Any) -> int | None:
     """MACs per image of ``model`` converted to float32 TFLite (None if it cannot convert)."""
-    from compress import export
+    from compress.artifacts import export
     from compress.errors import ConversionError
     from compress.recipe import TargetSpec
     from targets.tflite_graph import read_model

@@ -1,10 +1,10 @@
 """The Keras 3 bridge: Keras 3 models in, tf_keras models for tfmot, Keras 3 models out.
 
 tfmot 0.8.1 compresses tf_keras (Keras 2) models only. A Sequential or Functional Keras 3
-model is translated config first (``compress.keras3_config``: class names, renamed arguments,
+model is translated config first (``compress.models.keras3_config``: class names, renamed arguments,
 dtype policies, initializers/regularizers/constraints, node data, nested sub-models), rebuilt
 with tf_keras ``from_config``, given the Keras 3 weights layer by layer (shapes checked) and
-flattened (``compress.graph.flatten_nested``) so every layer of a nested base is reached.
+flattened (``compress.models.graph.flatten_nested``) so every layer of a nested base is reached.
 After compression the float model goes back the same way. Each crossing is checked, not
 trusted: both models run on the same samples and must agree within ``TOLERANCE`` (relative
 to the largest output), else a ``CompressError`` says by how much.
@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from compress import keras3_config
+from compress.models import keras3_config
 from compress.errors import ConversionError, ModelLoadError, UnsupportedLayerError
 
 #: Largest allowed max-abs difference between the two models' outputs, relative to the
@@ -55,6 +55,13 @@ def register_translation(class_name: str, to_tf_keras: Callable[[dict], Any], *,
     keras3_config.register(class_name, to_tf_keras, to_keras3=to_keras3)
 
 
+def keras_version() -> str:
+    """The installed Keras 3 version (what an in-memory Keras 3 model was built with)."""
+    import keras
+
+    return keras.__version__
+
+
 def is_keras3_model(obj: object) -> bool:
     """True for a Keras 3 model (``keras.src...``)."""
     from compress import _keras
@@ -69,10 +76,10 @@ def load_file(path: str | Path, *, safe_mode: bool = True) -> Any:
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=safe_mode)
     except Exception as exc:  # Keras 3 raises many types for damaged or foreign files
-        from compress.models import _first_line
+        from compress.models.files import first_line
 
         raise ModelLoadError(
-            f"Keras 3 could not load {path}: {_first_line(exc)}",
+            f"Keras 3 could not load {path}: {first_line(exc)}",
             hint="a custom class must be importable and registered with "
                  "keras.saving.register_keras_serializable before loading; check the "
                  "file is complete") from None
@@ -117,7 +124,7 @@ def to_tf_keras(model: Any, *, samples: np.ndarray | None = None,
         ModelLoadError: the two models' outputs differ by more than ``TOLERANCE``.
     """
     from compress import _keras
-    from compress.graph import flatten_nested
+    from compress.models.graph import flatten_nested
 
     checks = check_convertible(model, what=what)
     custom: dict[str, Any] = {}
@@ -209,7 +216,7 @@ def inspect_keras(path: str | Path) -> dict[str, Any]:
     Raises:
         ModelLoadError: not a readable ``.keras``/``.h5`` file.
     """
-    from compress.models import keras_file_version, stored_config
+    from compress.models.files import keras_file_version, stored_config
 
     path = Path(path)
     if not path.is_file() or path.suffix not in (".keras", ".h5", ".hdf5"):
@@ -253,7 +260,7 @@ def render_inspect_keras(info: dict[str, Any]) -> str:
                      f"bridge to tf_keras: all {n} layers translate")
         if info["unsupported"]:
             lines.append("  fix: rebuild as Functional from supported layers, or register a "
-                         "translation (compress.keras3.register_translation; README, "
+                         "translation (compress.models.keras3.register_translation; README, "
                          "'Keras 3 models')")
     lines.append("Supported Keras 3 layers:")
     lines += [f"  {group}: {', '.join(names)}"
@@ -280,7 +287,7 @@ def _check_layers_build(config: dict, custom: dict) -> None:
             raise UnsupportedLayerError(
                 f"layer '{path}' ({entry['class_name']}) translates to a config tf_keras "
                 f"refuses: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                hint="register a translation for it (compress.keras3.register_translation), "
+                hint="register a translation for it (compress.models.keras3.register_translation), "
                      "or rebuild the layer with other arguments") from None
 
 

@@ -1,22 +1,22 @@
 """Load and save models: ``.keras``/``.h5`` saved by tf_keras, SavedModel dirs, ``module:function``.
 
 A ``.keras`` file written by Keras 3 is recognised from its own ``metadata.json``; it (and an
-in-memory Keras 3 model) is bridged to tf_keras by ``compress.keras3`` (tfmot needs tf_keras
+in-memory Keras 3 model) is bridged to tf_keras by ``compress.models.keras3`` (tfmot needs tf_keras
 models): its stored config is judged layer by layer before anything is loaded.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compress.errors import ModelLoadError
+from compress.models.files import (code_risks, first_line, keras_file_version, size_of,
+                                     stored_config)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ModelSource:
     location: str
     size_bytes: int | None
     keras_version: str | None = None
-    #: a Keras 3 model bridged to tf_keras: the check (``compress.keras3.to_tf_keras``)
+    #: a Keras 3 model bridged to tf_keras: the check (``compress.models.keras3.to_tf_keras``)
     bridge: dict | None = None
     #: ... and the Keras 3 model itself (to check on calibration samples, to save back)
     original: Any = field(default=None, repr=False, compare=False)
@@ -35,78 +35,6 @@ class ModelSource:
     @property
     def keras3(self) -> bool:
         return self.original is not None
-
-
-def keras_file_version(path: str | Path) -> str | None:
-    """The ``keras_version`` recorded in a ``.keras`` zip's metadata.json, or None."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    version = meta.get("keras_version")
-    return str(version) if version else None
-
-
-def _size_of(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-#: Keras packages whose classes a model config may name without running foreign code.
-_KERAS_MODULES = ("keras", "tf_keras", "tensorflow", "tensorflow_model_optimization")
-
-
-def stored_config(path: str | Path) -> dict | None:
-    """The model config stored in a .h5 or .keras file, read without deserializing it."""
-    path = Path(path)
-    try:
-        if path.suffix == ".keras":
-            with zipfile.ZipFile(path) as zf:
-                return json.loads(zf.read("config.json"))
-        if path.suffix in (".h5", ".hdf5"):
-            import h5py
-
-            with h5py.File(path, "r") as fh:
-                raw = fh.attrs.get("model_config")
-            if raw is None:
-                return None
-            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    return None
-
-
-def code_risks(config: Any, path: str = "") -> list[str]:
-    """Layers in a stored config that would run code when loaded: Lambda, foreign classes.
-
-    tf_keras rebuilds a ``Lambda`` from marshalled bytecode when it loads an .h5 file, which
-    executes that code; a class from another module would be imported (and run) too.
-    """
-    risks: list[str] = []
-    if isinstance(config, dict):
-        cls = config.get("class_name")
-        name = (config.get("config") or {}).get("name") if isinstance(config.get("config"),
-                                                                        dict) else None
-        here = f"{path}/{name}" if name else path
-        if cls == "Lambda":
-            risks.append(f"{here.lstrip('/')} (Lambda: stored Python code)")
-        module = config.get("module")
-        if isinstance(module, str) and module and cls and \
-                module.split(".")[0] not in _KERAS_MODULES and cls != "Lambda":
-            risks.append(f"{here.lstrip('/')} ({cls} from module {module})")
-        registered = config.get("registered_name")
-        if isinstance(registered, str) and ">" in registered:
-            risks.append(f"{here.lstrip('/')} (custom object {registered})")
-        for key, value in config.items():
-            if key in ("module", "registered_name"):
-                continue
-            risks.extend(code_risks(value, here))
-    elif isinstance(config, list):
-        for item in config:
-            risks.extend(code_risks(item, path))
-    return sorted(set(risks))
 
 
 def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, ModelSource]:
@@ -164,7 +92,7 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
         kwargs = {"safe_mode": not trust_model_code} if kind == "keras" else {}
         model = keras.models.load_model(str(path), compile=False, **kwargs)
     except Exception as exc:  # tf_keras raises many types for corrupt files
-        raise ModelLoadError(f"could not load model {text}: {_first_line(exc)}",
+        raise ModelLoadError(f"could not load model {text}: {first_line(exc)}",
                              hint="check the file is complete and was saved by tf_keras") from None
     if not isinstance(model, keras.Model):
         raise ModelLoadError(
@@ -172,13 +100,13 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
             "(a SavedModel not exported from Keras?)",
             hint="export the SavedModel with tf_keras `model.save(dir, save_format='tf')`")
     version = keras_file_version(path) if kind == "keras" else None
-    return model, ModelSource(kind, str(path), _size_of(path), version)
+    return model, ModelSource(kind, str(path), size_of(path), version)
 
 
 def _load_keras3_file(path: Path, version: str, *, trust_model_code: bool
                       ) -> tuple[Any, ModelSource]:
     """A ``.keras`` saved by Keras 3: judged from its config, loaded by Keras 3, bridged."""
-    from compress import keras3, keras3_config
+    from compress.models import keras3, keras3_config
 
     config = stored_config(path)
     if not isinstance(config, dict):
@@ -189,20 +117,18 @@ def _load_keras3_file(path: Path, version: str, *, trust_model_code: bool
                                     what=f"{path} (saved by Keras {version})")
     _refuse_code(path, config, trust_model_code)
     original = keras3.load_file(path, safe_mode=not trust_model_code)
-    return _bridged(original, "keras", str(path), _size_of(path), version=version)
+    return _bridged(original, "keras", str(path), size_of(path), version=version)
 
 
 def _bridged(original: Any, kind: str, location: str, size: int | None, *,
              version: str | None = None) -> tuple[Any, ModelSource]:
     """The tf_keras twin of a Keras 3 model (checked on seeded random inputs here; the
     pipeline checks it again on the calibration samples)."""
-    from compress import keras3
+    from compress.models import keras3
 
     twin, record = keras3.to_tf_keras(original, what=f"the Keras 3 model {location}")
     if version is None:
-        import keras
-
-        version = keras.__version__
+        version = keras3.keras_version()
     return twin, ModelSource(kind, location, size, version, bridge=record, original=original)
 
 
@@ -259,8 +185,3 @@ def save_model(model: Any, directory: str | Path) -> Path:
 
 def count_params(model: Any) -> int:
     return int(model.count_params())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

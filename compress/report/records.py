@@ -1,0 +1,94 @@
+"""Records of what a run did and measured: ``StageReport``, ``ArtifactReport``, ``Report``.
+
+Units live in field names (``size_bytes``, ``latency_ms``, ``seconds``). ``to_dict`` gives the
+``report.json`` contract (schema ``edgecompress.report/1``); ``compress.report.markdown`` and
+``compress.report.html`` render it. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "edgecompress.report/1"
+
+
+@dataclass
+class StageReport:
+    """One training stage: what it applied, what it skipped and why, how long it took."""
+
+    kind: str
+    seconds: float
+    epochs: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {"kind": self.kind, "seconds": round(self.seconds, 3), "epochs": self.epochs}
+        out.update(self.details)
+        if self.history:
+            out["history"] = {k: [round(float(v), 5) for v in vs] for k, vs in self.history.items()}
+        return out
+
+
+@dataclass
+class ArtifactReport:
+    """One exported .tflite and its measurements on the host."""
+
+    target: str
+    format: str
+    path: str
+    size_bytes: int
+    gzip_bytes: int
+    sparsity: float
+    accuracy: float | None
+    accuracy_delta: float | None
+    latency_ms: dict[str, float]
+    io_dtype: str = "float32"
+    params: int = 0
+    nonzero_params: int = 0
+    convert_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    bench_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["sparsity"] = round(self.sparsity, 5)
+        for key in ("convert_seconds", "eval_seconds", "bench_seconds"):
+            out[key] = round(out[key], 3)
+        return out
+
+
+@dataclass
+class Report:
+    """The whole run: baseline, artifacts, stages, environment."""
+
+    recipe: str
+    baseline: dict[str, Any]
+    artifacts: list[ArtifactReport] = field(default_factory=list)
+    stages: list[StageReport] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: a Keras 3 model's bridge checks (``compress.models.keras3``); None for tf_keras models
+    keras3: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict:
+        extra = {} if self.keras3 is None else {"keras3": self.keras3}
+        return {
+            "schema": SCHEMA,
+            "recipe": self.recipe,
+            "dataset": self.dataset,
+            "baseline": self.baseline,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "stages": [s.to_dict() for s in self.stages],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "environment": self.environment,
+            "notes": list(self.notes),
+            **extra,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
