@@ -27,7 +27,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from targets.errors import BenchmarkError
 
@@ -168,9 +168,71 @@ def _rapl_delta_uj(before: list[int], after: list[int], domains: list[Path]) -> 
     return total
 
 
-def _windows(read: Callable[[], Any], delta: Callable[[Any, Any], float],
-             fn: Callable[[], Any], window_s: float, windows: int) -> tuple[float, list[dict]]:
-    """An idle window, then ``windows`` windows of back-to-back ``fn()``.
+class Meter(Protocol):
+    """What ``measure_windows`` reads: the mean power over a window.
+
+    ``start()`` opens a window; ``stop(seconds)`` closes it (``seconds`` is its length as the
+    caller timed it) and returns the mean power over it in W and how many meter readings it
+    took. ``targets/runner.py``'s ``_PowerSampler`` is one (a power-meter command sampled in a
+    thread); ``_CounterMeter`` here turns an energy counter (RAPL, NVML) into one.
+    """
+
+    def start(self) -> None: ...
+
+    def stop(self, seconds: float) -> tuple[float, int]: ...
+
+
+class _CounterMeter:
+    """An energy counter read at both ends of a window; ``delta`` gives mJ between readings."""
+
+    def __init__(self, read: Callable[[], Any], delta: Callable[[Any, Any], float]) -> None:
+        self._read, self._delta, self._r0 = read, delta, None
+
+    def start(self) -> None:
+        self._r0 = self._read()
+
+    def stop(self, seconds: float) -> tuple[float, int]:
+        return self._delta(self._r0, self._read()) / 1e3 / seconds, 2
+
+
+def measure_windows(run_once: Callable[[int], Any], meter: Meter, window_s: float,
+                    windows: int) -> tuple[float, list[dict]]:
+    """MLPerf Tiny style energy windows: one idle, then ``windows`` of back-to-back inferences.
+
+    Every window lasts at least ``window_s`` s; an active window calls ``run_once(i)``, ``i``
+    counting its inferences from 0, at least once and until ``window_s`` s have passed.
+    ``targets/runner.py`` carries a copy (``_measure_windows``: it runs alone on devices);
+    ``tests/targets/test_energy_window.py`` checks that the two give the same figures.
+
+    Returns:
+        ``(idle_w, per_window)``: the idle power in W and, per active window, ``seconds``,
+        ``inferences``, ``readings``, ``active_w`` and mJ per inference ``gross_mj`` and
+        ``net_mj`` (net of idle: ``(active_w - idle_w) x seconds / inferences``).
+    """
+    meter.start()
+    t0 = time.perf_counter()
+    time.sleep(window_s)
+    idle_w, _ = meter.stop(time.perf_counter() - t0)
+    per_window = []
+    for _ in range(windows):
+        meter.start()
+        n, t0 = 0, time.perf_counter()
+        while n == 0 or time.perf_counter() - t0 < window_s:
+            run_once(n)
+            n += 1
+        elapsed = time.perf_counter() - t0
+        active_w, readings = meter.stop(elapsed)
+        per_window.append({
+            "seconds": elapsed, "inferences": n, "readings": readings, "active_w": active_w,
+            "gross_mj": active_w * elapsed / n * 1e3,
+            "net_mj": (active_w - idle_w) * elapsed / n * 1e3})
+    return idle_w, per_window
+
+
+def _counter_windows(read: Callable[[], Any], delta: Callable[[Any, Any], float],
+                     fn: Callable[[], Any], window_s: float,
+                     windows: int) -> tuple[float, list[dict]]:
+    """``measure_windows`` over an energy counter, after one warm-up call of ``fn()``.
 
     ``delta`` gives mJ between two readings. Returns (idle watts, per-window records).
     """
@@ -178,20 +240,7 @@ def _windows(read: Callable[[], Any], delta: Callable[[Any, Any], float],
         raise BenchmarkError(f"window_s must be > 0 and windows >= 1. Received: "
                              f"window_s={window_s}, windows={windows}")
     fn()  # warm-up outside the windows (first-call allocation, lazy init)
-    r0, t0 = read(), time.perf_counter()
-    time.sleep(window_s)
-    idle_w = delta(r0, read()) / 1e3 / (time.perf_counter() - t0)
-    per_window = []
-    for _ in range(windows):
-        n, r0, t0 = 0, read(), time.perf_counter()
-        while n == 0 or time.perf_counter() - t0 < window_s:
-            fn()
-            n += 1
-        elapsed = time.perf_counter() - t0
-        gross = delta(r0, read())
-        per_window.append({"seconds": elapsed, "inferences": n, "gross_mj": gross / n,
-                           "net_mj": (gross - idle_w * elapsed * 1e3) / n})
-    return idle_w, per_window
+    return measure_windows(lambda i: fn(), _CounterMeter(read, delta), window_s, windows)
 
 
 def _measured(method: str, what: str, idle_w: float, per_window: list[dict],
@@ -227,7 +276,7 @@ def measure_rapl(fn: Callable[[], Any], *, window_s: float = 1.0, windows: int =
         raise BenchmarkError(f"RAPL energy counters unavailable: {reason}",
                              hint="host energy falls back to estimates (estimated-ops)")
     domains = _rapl_domains(Path(root))
-    idle_w, per_window = _windows(lambda: _rapl_read(domains),
+    idle_w, per_window = _counter_windows(lambda: _rapl_read(domains),
                                   lambda a, b: _rapl_delta_uj(a, b, domains) / 1e3,
                                   fn, window_s, windows)
     names = ", ".join(d.name for d in domains)
@@ -278,7 +327,7 @@ def measure_nvml(fn: Callable[[], Any], *, window_s: float = 1.0, windows: int =
     pynvml.nvmlInit()
     try:
         handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-        idle_w, per_window = _windows(
+        idle_w, per_window = _counter_windows(
             lambda: int(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)),
             lambda a, b: float(b - a), fn, window_s, windows)
     finally:
@@ -565,6 +614,6 @@ def figure_from_dict(data: Mapping[str, Any]) -> EnergyFigure:
 
 
 __all__ = ["METHODS", "OP_ENERGY_PJ", "DRAM_PJ_PER_WORD", "SRAM_PJ_PER_WORD", "ANCHOR_MARGIN",
-           "OVERHEAD_FLOOR_MS", "EnergyFigure", "rapl_available", "measure_rapl",
-           "nvml_available", "measure_nvml", "estimate_from_profile", "estimate_from_ops",
-           "estimate_latency", "figure_from_dict"]
+           "OVERHEAD_FLOOR_MS", "EnergyFigure", "Meter", "measure_windows", "rapl_available",
+           "measure_rapl", "nvml_available", "measure_nvml", "estimate_from_profile",
+           "estimate_from_ops", "estimate_latency", "figure_from_dict"]

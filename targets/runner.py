@@ -355,14 +355,17 @@ class _PowerSampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def stop(self) -> list[float]:
-        """Stops sampling (after the reading in progress) and returns the readings."""
+    def stop(self, seconds: float) -> tuple[float, int]:
+        """Stops sampling (after the reading in progress): the mean watts and the readings.
+
+        ``seconds`` (the window's length) is unused: the readings are watts already.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        return list(self._samples)
+        return statistics.fmean(self._samples), len(self._samples)
 
     def _loop(self) -> None:
         # The first reading starts at once, so every window has at least one.
@@ -376,27 +379,40 @@ class _PowerSampler:
                 return
 
 
-def _measure_energy(run_once, power_cmd: str, window_s: float, windows: int) -> dict:
-    """MLPerf Tiny style energy per inference (mJ), gross and net of the idle power."""
-    sampler = _PowerSampler(power_cmd)
-    sampler.read()  # fail fast, before minutes of windows, on a broken command
-    sampler.start()
+# A copy of targets.energy.measure_windows: this file is copied alone to devices and may
+# import only numpy, the standard library and a TFLite interpreter, so it cannot import
+# targets.energy. tests/targets/test_energy_window.py runs both on the same meter and checks
+# that they give the same figures: change both together.
+def _measure_windows(run_once, meter, window_s: float, windows: int) -> tuple[float, list]:
+    """One idle window, then ``windows`` windows of back-to-back ``run_once(i)``.
+
+    Returns (idle watts, per-window records); see ``targets.energy.measure_windows``.
+    """
+    meter.start()
+    t0 = time.perf_counter()
     time.sleep(window_s)
-    idle_w = statistics.fmean(sampler.stop())
+    idle_w, _ = meter.stop(time.perf_counter() - t0)
     per_window = []
     for _ in range(windows):
-        sampler.start()
+        meter.start()
         n, t0 = 0, time.perf_counter()
         while n == 0 or time.perf_counter() - t0 < window_s:
             run_once(n)
             n += 1
         elapsed = time.perf_counter() - t0
-        watts = sampler.stop()
-        active_w = statistics.fmean(watts)
+        active_w, readings = meter.stop(elapsed)
         per_window.append({
-            "seconds": elapsed, "inferences": n, "readings": len(watts), "active_w": active_w,
+            "seconds": elapsed, "inferences": n, "readings": readings, "active_w": active_w,
             "gross_mj": active_w * elapsed / n * 1e3,
             "net_mj": (active_w - idle_w) * elapsed / n * 1e3})
+    return idle_w, per_window
+
+
+def _measure_energy(run_once, power_cmd: str, window_s: float, windows: int) -> dict:
+    """MLPerf Tiny style energy per inference (mJ), gross and net of the idle power."""
+    sampler = _PowerSampler(power_cmd)
+    sampler.read()  # fail fast, before minutes of windows, on a broken command
+    idle_w, per_window = _measure_windows(run_once, sampler, window_s, windows)
     return {
         "value": statistics.median(w["net_mj"] for w in per_window),
         "gross": statistics.median(w["gross_mj"] for w in per_window),
