@@ -13,8 +13,9 @@ the data and :data:`MAX_IMAGE_BYTES` before anything is allocated or inflated.
 
 An image folder is read in two steps: :func:`read_image_folder` checks the layout and every
 file's header (:func:`image_shape`: format, variant, size) without decoding pixels, and
-returns :class:`calibration.stream.LazyImages`; the caller decodes them all (small folders)
-or on demand (large folders, see ``calibration.sources.STREAM_MB``).
+returns :class:`LazyImages` (defined here, public as ``calibration.stream.LazyImages``); the
+caller decodes them all (small folders) or on demand (large folders, see
+``calibration.sources.STREAM_MB``). This module imports nothing else from ``calibration``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +346,117 @@ def image_shape(path: str | os.PathLike) -> tuple[int, int, int]:
 _HEADER_BYTES = 4096
 
 
+# --- streamed images ---------------------------------------------------------------------
+# LazyImages lives here, next to the decoder it calls and the folder scan that builds it, so
+# that imports flow one way: calibration.stream imports it from here, nothing here imports
+# calibration.stream (tests/calibration/test_imports.py checks there is no cycle).
+
+
+class LazyImages:
+    """Images of one shape, decoded when indexed.
+
+    Args:
+        paths: the image files, in sample order.
+        shape: the ``(H, W, C)`` every file has (from its header; checked again on decode).
+    """
+
+    dtype = np.dtype(np.float32)
+    #: Consumers (``Dataset``, ``compress.run.feed``) recognise a streamed split by this.
+    streamed = True
+
+    def __init__(self, paths: Sequence[str | os.PathLike], shape: tuple[int, int, int]) -> None:
+        self.paths = tuple(Path(p) for p in paths)
+        self.sample_shape = tuple(int(d) for d in shape)
+
+    # -- array-like ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.sample_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.sample_shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the decoded float32 array would take."""
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        return f"LazyImages({len(self)} files, sample shape {self.sample_shape})"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rest: tuple = ()
+        if isinstance(key, tuple):
+            key, rest = (key[0], key[1:]) if key else (slice(None), ())
+        if isinstance(key, (int, np.integer)):
+            out = self._decode(self.paths[int(key)])
+            return out[rest] if rest else out
+        out = self._decode_many(self._indices(key))
+        return out[(slice(None), *rest)] if rest else out
+
+    def take(self, indices: Any) -> "LazyImages":
+        """The samples at ``indices`` (ints, a slice or a boolean mask), still not decoded."""
+        return LazyImages([self.paths[i] for i in self._indices(indices)], self.sample_shape)
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Decoded batches in order (the last one may be shorter)."""
+        for start in range(0, len(self), batch_size):
+            yield self[start:start + batch_size]
+
+    def materialise(self) -> np.ndarray:
+        """Every image decoded into one ``(N, H, W, C)`` float32 array."""
+        return self._decode_many(range(len(self)))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.materialise()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for path in self.paths:
+            yield self._decode(path)
+
+    # -- decoding --------------------------------------------------------------------
+    def _indices(self, key: Any) -> Sequence[int]:
+        if isinstance(key, slice):
+            return range(*key.indices(len(self)))
+        index = np.asarray(key)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise IndexError(f"a boolean mask must have shape ({len(self)},). "
+                                 f"Received: {index.shape}")
+            return np.flatnonzero(index).tolist()
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise IndexError(f"index with an int, a slice, a 1-D int array or a boolean mask. "
+                             f"Received: {type(key).__name__} {index.dtype} {index.shape}")
+        n = len(self)
+        if index.size and not (-n <= index.min() and index.max() < n):
+            raise IndexError(f"index out of range for {n} images. Received: "
+                             f"{int(index.min())}..{int(index.max())}")
+        return [int(i) + n if i < 0 else int(i) for i in index]
+
+    def _decode_many(self, indices: Sequence[int]) -> np.ndarray:
+        out = np.empty((len(indices), *self.sample_shape), np.float32)
+        for row, i in enumerate(indices):
+            out[row] = self._decode(self.paths[i])
+        return out
+
+    def _decode(self, path: Path) -> np.ndarray:
+        image = read_image(path)
+        if image.shape != self.sample_shape:  # the file changed since its header was read
+            raise DataError(f"all images must have the same size: {path} is "
+                            f"{_size(image.shape)}, expected "
+                            f"{_size(self.sample_shape)}")
+        return image
+
+
 # --- folders -----------------------------------------------------------------------------
 
 def _visible(folder: Path) -> list[Path]:
@@ -378,14 +491,12 @@ def scan_class_folders(folders: list[Path], class_ids: dict[str, int],
         expect: the ``(H, W, C)`` every image must have (default: the first image's).
 
     Returns:
-        ``(x, y)``: a :class:`calibration.stream.LazyImages` ``(N, H, W, C)`` (decoded when
+        ``(x, y)``: a :class:`LazyImages` ``(N, H, W, C)`` (decoded when
         indexed) and the int64 labels ``(N,)``.
 
     Raises:
         DataError: an empty class folder, an unsupported file, or images of different sizes.
     """
-    from calibration.stream import LazyImages
-
     labels, files, first = [], [], None
     for folder in folders:
         paths = _visible(folder)
@@ -429,7 +540,7 @@ def read_image_folder(folder: str | os.PathLike) -> dict:
 
     Returns:
         ``{"x_train", "y_train", "x_test", "y_test", "class_names"}``; the inputs are
-        :class:`calibration.stream.LazyImages` (no pixel is decoded yet: call
+        :class:`LazyImages` (no pixel is decoded yet: call
         ``materialise()`` for arrays), the labels int64 arrays.
 
     Raises:
