@@ -12,6 +12,7 @@ time outside training).
 
 Usage:
     .venv/bin/python benchmarks/foundation.py [--epochs 12] [--out runs/foundation]
+    .venv/bin/python benchmarks/foundation.py --render-only   # foundation.md from the .json
 
 Needs Debian's ``dataset-fashion-mnist`` (``make sysdeps`` installs it).
 """
@@ -24,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from _conditions import conditions, describe
+
 HERE = Path(__file__).resolve().parent
 RECIPES = HERE / "recipes"
 
@@ -34,7 +37,14 @@ def main() -> int:
     parser.add_argument("--out", default="runs/foundation", help="work folder for the runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", default=None, help="reuse a trained baseline .keras")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite foundation.md from foundation.json; run nothing")
     args = parser.parse_args()
+    if args.render_only:
+        results = json.loads((HERE / "results" / "foundation.json").read_text())
+        (HERE / "results" / "foundation.md").write_text(render(results))
+        print(render(results))
+        return 0
 
     from calibration import sources
     from compress import zoo
@@ -58,7 +68,8 @@ def main() -> int:
         train_s = time.perf_counter() - start
         model.save(str(baseline_path))
 
-    results = {"data": data.source, "baseline_model": str(baseline_path),
+    results = {"conditions": conditions(seed=args.seed, runs_per_recipe=1),
+               "data": data.source, "baseline_model": str(baseline_path),
                "baseline_epochs": args.epochs, "baseline_train_seconds": train_s, "runs": {}}
     for name in ("prune50-qat-int8", "max-compression"):
         result = compress_model(str(baseline_path), RECIPES / f"{name}.yaml", data=data,
@@ -104,8 +115,15 @@ def summarize(report: dict) -> dict:
 def render(results: dict) -> str:
     trained = (f"trained {results['baseline_epochs']} epochs in "
                f"{results['baseline_train_seconds']:.0f} s" if results["baseline_train_seconds"]
-               else f"reused from {results['baseline_model']}")
-    lines = [f"Data: {results['data']}; baseline {trained}", "",
+               else f"trained {results['baseline_epochs']} epochs in an earlier invocation "
+                    f"and reused from {results['baseline_model']} (its training time is not "
+                    "recorded)")
+    if "conditions" in results:
+        cond = describe(results["conditions"]) + " One run per recipe."
+    else:
+        cond = ("Conditions: not recorded in foundation.json (it predates the script "
+                "recording them); one run per recipe, recipe seed 0 (the default).")
+    lines = [f"Data: {results['data']}; baseline {trained}", "", cond, "",
              "| run | baseline acc | int8 acc | Δ pp | sparsity (int8, measured) | "
              "int8/float32 size | int8 gzip / original float32 gzip | "
              "int8 gzip / pruned float32 gzip | time outside training |",
