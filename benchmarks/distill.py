@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from _conditions import conditions
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 FOUNDATION_BASELINE = Path("runs/foundation/baseline.keras")
@@ -65,7 +67,19 @@ def main() -> int:
                              "e.g. shift=2,flip=1,mixup=0.2 (the distill stage's augment)")
     parser.add_argument("--results-name", default="distill",
                         help="results file stem under benchmarks/results (default distill)")
+    parser.add_argument("--overwrite-results", action="store_true",
+                        help="replace figures already in the results file (default: refuse, "
+                             "so that a figure quoted elsewhere is not lost)")
     args = parser.parse_args()
+    existing = RESULTS / f"{args.results_name}.json"
+    if existing.exists() and not args.overwrite_results:
+        held = json.loads(existing.read_text())
+        clash = [c for c in ("width", "prune")
+                 if args.only in (None, c) and held.get(c)]
+        if clash:
+            parser.error(f"{existing} already holds the {' and '.join(clash)} comparison; "
+                         "pass --results-name NEW to keep it, or --overwrite-results to "
+                         "replace it")
 
     from calibration import sources
     from compress import models
@@ -82,7 +96,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     teacher_path, teacher_info = _teacher(args, data, out, progress)
     teacher, _ = models.load_model(str(teacher_path))
-    results = {"data": data.source, "train_samples": len(data.x_train),
+    results = {"conditions": conditions(argv=sys.argv[1:]),
+               "data": data.source, "train_samples": len(data.x_train),
                "test_samples": len(data.x_test), "teacher": teacher_info,
                "width": None, "prune": None}
     previous = RESULTS / f"{args.results_name}.json"
@@ -104,7 +119,8 @@ def main() -> int:
 
 
 def _teacher(args, data, out: Path, progress) -> tuple[Path, dict]:
-    from compress import evaluate, models, zoo
+    from compress import models, zoo
+    from compress.artifacts import evaluate
 
     for candidate in (args.teacher, out / "teacher.keras", FOUNDATION_BASELINE):
         if candidate and Path(candidate).exists():
@@ -127,7 +143,7 @@ def _teacher(args, data, out: Path, progress) -> tuple[Path, dict]:
 
 def width_comparison(args, teacher, data, progress, results: dict) -> dict:
     """Width student: distillation vs labels alone (alpha 1), same seeds and epochs."""
-    from compress import evaluate
+    from compress.artifacts import evaluate
     from compress.session import Session
 
     runs: dict[str, list[dict]] = {"distilled": [], "labels_only": []}
