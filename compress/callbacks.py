@@ -1,8 +1,9 @@
-"""Keras callbacks: the session's stage driver and ``EdgeMetricsCallback``.
+"""Keras callbacks a user adds to their own ``model.fit``: ``EdgeMetricsCallback``.
 
-Both publish their values through ``logs`` so History, TensorBoard, CSVLogger and
-``EarlyStopping(monitor="int8_accuracy")`` see them, and reset their state in
-``on_train_begin`` so they can be reused across ``fit`` calls.
+(The callback that drives a session's stage is ``Session.callback()``.) It publishes its
+values through ``logs`` so History, TensorBoard, CSVLogger and
+``EarlyStopping(monitor="int8_accuracy")`` see them, and resets its state in
+``on_train_begin`` so it can be reused across ``fit`` calls.
 """
 
 from __future__ import annotations
@@ -18,66 +19,6 @@ from compress import _keras
 from compress.errors import CompressError
 
 keras = _keras.keras
-
-
-def session_callback(session: Any, live: Any) -> Any:
-    """The callback for the stage ``session.prepare`` wrapped (see ``Session.callback``)."""
-    stage = live.stage
-    if stage is not None and stage.config.kind == "prune":
-        return _PruneDriver(live)
-    return _StageDriver(live)
-
-
-class _StageDriver(keras.callbacks.Callback):
-    """Records the fit's history for the stage report; no per-step work."""
-
-    def __init__(self, live: Any) -> None:
-        super().__init__()
-        self.live = live
-
-    def on_train_begin(self, logs=None):
-        self.live.history = {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            if isinstance(value, (int, float, np.floating)):
-                self.live.history.setdefault(key, []).append(float(value))
-
-
-class _PruneDriver(_StageDriver):
-    """Stretches the pruning schedule over the fit, advances the step, logs ``sparsity``."""
-
-    def __init__(self, live: Any) -> None:
-        super().__init__(live)
-        from compress import _keras as k
-
-        self._step = k.tfmot.sparsity.keras.UpdatePruningStep()
-
-    def set_model(self, model):
-        super().set_model(model)
-        self._step.set_model(model)
-
-    def on_train_begin(self, logs=None):
-        from compress.stages.prune import set_fit_length
-
-        super().on_train_begin(logs)
-        epochs = int(self.params.get("epochs") or 1)
-        steps = int(self.params.get("steps") or 1)
-        set_fit_length(self.live.stage, epochs * steps)
-        self._step.on_train_begin(logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        # Real per-step work: tfmot's masks update on the step counter.
-        self._step.on_train_batch_begin(batch, logs)
-        self.live.hooks_ran = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        from compress.stages.prune import current_sparsity
-
-        self._step.on_epoch_end(epoch, logs)
-        if logs is not None:
-            logs["sparsity"] = current_sparsity(self.model)
-        super().on_epoch_end(epoch, logs)
 
 
 class EdgeMetricsCallback(keras.callbacks.Callback):
@@ -142,11 +83,9 @@ class EdgeMetricsCallback(keras.callbacks.Callback):
 
 def _exportable(model: Any) -> Any:
     """The model without pruning wrappers (QAT wrappers stay: they export to int8)."""
-    from compress import _keras as k
+    from compress.engines import get_engine
 
-    if any(hasattr(layer, "pruning_vars") for layer in model.layers):
-        return k.tfmot.sparsity.keras.strip_pruning(model)
-    return model
+    return get_engine("tfmot").strip_pruning(model)
 
 
-__all__ = ["EdgeMetricsCallback", "session_callback"]
+__all__ = ["EdgeMetricsCallback"]

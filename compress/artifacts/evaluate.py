@@ -113,11 +113,9 @@ def benchmark_tflite(path: str | Path, sample: np.ndarray, *, warmup: int, runs:
         raise BenchmarkError(f"benchmarking {path} failed: {exc}") from None
 
 
-def tflite_summary(path: str | Path) -> dict[str, Any]:
-    """Static facts from the flatbuffer: sparsity of weights, params, op counts."""
-    from targets import tflite_graph
-
-    graph = tflite_graph.read_model(str(path))
+def tflite_summary(graph: Any) -> dict[str, Any]:
+    """Static facts from a read flatbuffer (``targets.tflite_graph.read_model``): sparsity of
+    weights, params, non-zero params."""
     stats = graph.weight_stats()
     return {"sparsity": float(stats["sparsity"]), "params": int(stats["params"]),
             "nonzero_params": int(stats["nonzero_params"])}

@@ -16,8 +16,10 @@ from compress.cli.options import emit_json, json_option, make_progress
 @click.option("--data", default="fashion-mnist-subset", show_default=True,
               help="Dataset for the demo (the bundled subset by default).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print the full report (report.md) instead of the summary.")
 @json_option
-def command(out, overwrite, epochs, data, quiet, as_json):
+def command(out, overwrite, epochs, data, quiet, verbose, as_json):
     """Train a baseline CNN, run the built-in prune50-qat-int8 recipe, write the report.
 
     \b
@@ -30,5 +32,9 @@ def command(out, overwrite, epochs, data, quiet, as_json):
                       progress=make_progress(as_json, quiet))
     if as_json:
         emit_json(result.report)
-    else:
+    elif verbose:
         click.echo((result.out_dir / "report.md").read_text())
+    else:
+        from compress.report.markdown import render_summary
+
+        click.echo(render_summary(result.report, result.out_dir))

@@ -26,10 +26,12 @@ from compress.cli.options import (data_options, emit_json, json_option, make_pro
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=None,
               help="Representative samples for integer formats (default: recipe, 200).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Print the full report (report.md) instead of the summary.")
 @trust_option
 @json_option
 def command(recipe, model, data, data_dir, train_samples, test_samples, out, overwrite,
-            resume, calibration_samples, quiet, as_json, trust_model_code):
+            resume, calibration_samples, quiet, verbose, as_json, trust_model_code):
     """Run RECIPE on a model and write artifacts and a report to --out.
 
     \b
@@ -53,5 +55,9 @@ def command(recipe, model, data, data_dir, train_samples, test_samples, out, ove
                             progress=make_progress(as_json, quiet))
     if as_json:
         emit_json(result.report)
-    else:
+    elif verbose:
         click.echo((result.out_dir / "report.md").read_text())
+    else:
+        from compress.report.markdown import render_summary
+
+        click.echo(render_summary(result.report, result.out_dir))

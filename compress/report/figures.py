@@ -39,7 +39,8 @@ HOST_WINDOW_S, HOST_WINDOWS = 1.0, 5
 
 
 def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | None = None,
-                   measure: bool = True) -> dict:
+                   measure: bool = True, graphs: dict[str, Any] | None = None,
+                   profiles: list | None = None) -> dict:
     """The report augmented with MACs, energy per inference and per-device figures.
 
     Adds to each artifact ``macs``, ``params``, ``nonzero_params``, ``energy_mj`` (the best
@@ -55,6 +56,10 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
         targets: device profile ids or files; default: the devices the resolved recipe
             names, else every built-in profile.
         measure: measure host energy with RAPL when readable (5 s per artifact).
+        graphs: the artifacts' graphs already read (``{target: TFLiteGraph}``), so a run reads
+            each ``.tflite`` once; the others are read from ``run_dir``.
+        profiles: the device profiles to estimate for (a run passes its recipe's devices);
+            default: from ``targets``, else as described above.
 
     Raises:
         OutputError: an artifact file is missing. BenchmarkError: a measurement file is bad.
@@ -63,7 +68,9 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
     from targets.tflite_graph import read_model
 
     out, run = copy.deepcopy(report), Path(run_dir)
-    profiles = _profiles(run, targets)
+    if profiles is None:
+        profiles = _profiles(run, targets)
+    known = dict(graphs or {})
     rapl_ok, rapl_reason = energy.rapl_available()
     nvml_ok, nvml_reason = energy.nvml_available()
     graphs = {}
@@ -72,7 +79,7 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
         if not path.is_file():
             raise OutputError(f"artifact file missing from the run folder. Received: {path}",
                               hint="point at a complete run folder (edgecompress run --out)")
-        graph = graphs[art["target"]] = read_model(path)
+        graph = graphs[art["target"]] = known.get(art["target"]) or read_model(path)
         stats = graph.weight_stats()
         art.update(macs=graph.macs()["total"], params=stats["params"],
                    nonzero_params=stats["nonzero_params"])
@@ -97,11 +104,22 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
     return out
 
 
+def profiles_for(devices: list[str]) -> list:
+    """The profiles of the named devices; every built-in profile when none is named."""
+    from targets.spec import builtin_profiles, get_profile
+
+    if devices:
+        return [get_profile(t) for t in devices]
+    return [p for _, p in sorted(builtin_profiles().items())]
+
+
 def _profiles(run: Path, targets: list[str] | None) -> list:
-    from targets.spec import FORMATS, builtin_profiles, get_profile
+    """The devices to estimate for a finished run: ``targets``, else those its resolved
+    recipe names, else every built-in profile."""
+    from targets.spec import FORMATS
 
     if targets:
-        return [get_profile(t) for t in targets]
+        return profiles_for(targets)
     named: list[str] = []
     resolved = run / "recipe.resolved.yaml"
     if resolved.is_file():
@@ -113,9 +131,7 @@ def _profiles(run: Path, targets: list[str] | None) -> list:
                 t.get("device") if isinstance(t, dict) else None
             if device and device not in named:
                 named.append(device)
-    if named:
-        return [get_profile(t) for t in named]
-    return [p for _, p in sorted(builtin_profiles().items())]
+    return profiles_for(named)
 
 
 def _host_rapl(path: Path) -> Any:
@@ -152,27 +168,6 @@ def _baseline(out: dict, graphs: dict) -> None:
               + fig.source)
     base["macs"] = fig.details["macs"]
     base["energy_mj"] = dataclasses.replace(fig, source=source).to_dict()
-
-
-def baseline_energy(model: Any, sample: Any) -> dict | None:
-    """Measured energy of the Keras baseline on this host, or None when nothing can measure it.
-
-    NVML when TensorFlow runs on an NVIDIA GPU and the counter works, else RAPL when readable.
-    (Optional pipeline hook: ``measure_baseline`` stores it as ``baseline["energy_mj"]``.)
-    """
-    import numpy as np
-
-    from compress import _keras
-    from targets import energy
-
-    def run() -> None:
-        np.asarray(model(sample, training=False))
-
-    if _keras.gpu_devices() and energy.nvml_available()[0]:
-        return energy.measure_nvml(run).to_dict()
-    if energy.rapl_available()[0]:
-        return energy.measure_rapl(run).to_dict()
-    return None
 
 
 # --- devices ------------------------------------------------------------------------------

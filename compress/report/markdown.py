@@ -6,7 +6,8 @@ Also the number formats the HTML report and ``compare`` share (``fmt_size``, ``f
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 
 def fmt_pct(value: float | None) -> str:
@@ -144,3 +145,25 @@ def render_devices_markdown(report: dict) -> str:
     if sources:
         lines += ["", "Sources:", ""] + [f"{i}. {s}" for i, s in enumerate(sources, 1)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_summary(report: dict, out_dir: Any) -> str:
+    """What ``run`` and ``demo`` print at the end: one line per artifact and where the full
+    report is (``--verbose`` prints ``report.md`` instead)."""
+    base = report["baseline"]
+    lat = (base.get("latency_ms") or {}).get("p50")
+    rows = [("baseline (Keras)", fmt_pct(base.get("accuracy")), "", fmt_size(base.get("size_bytes")),
+             "", "", "n/a" if lat is None else f"{lat:.3f} ms")]
+    for a in report["artifacts"]:
+        rows.append((a["target"], fmt_pct(a["accuracy"]), _delta_pp(a["accuracy_delta"]),
+                     fmt_size(a["size_bytes"]), fmt_size(a["gzip_bytes"]),
+                     f"{100 * a['sparsity']:.1f} %", f"{a['latency_ms']['p50']:.3f} ms"))
+    head = ("artifact", "accuracy", "delta", "size", "gzip", "sparsity", "host p50")
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    lines = [f"{report['recipe']}: {len(report['artifacts'])} artifact(s) in {out_dir}", ""]
+    lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+              for r in (head, *rows)]
+    lines += ["", f"Report: {Path(str(out_dir)) / 'report.html'} (also report.md, report.json; "
+                  "--verbose prints report.md)"]
+    return "\n".join(lines) + "\n"

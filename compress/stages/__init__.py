@@ -1,41 +1,30 @@
-"""One technique per module; ``STAGES`` maps a recipe stage kind to its implementation.
+"""One technique per module; ``STAGES`` maps a recipe stage kind to its stage class.
 
-Importing this package imports TensorFlow (through ``compress._keras``).
+A stage module holds the technique's frozen config (``config_class``: validation, defaults,
+``from_dict``/``to_dict``) and its implementation behind the ``Stage`` protocol
+(``compress.stages.base``), with its order rules (``check_order``) and training hooks
+(``callbacks``, ``hooks_ran``, ``fit_hooks``, ``wrap_later``). The recipe loader, the session
+and the callbacks read this one registry. Adding a technique: one module, one entry here
+(or ``STAGES["kind"] = MyStage`` from outside the package).
+
+No TensorFlow here: stages reach the framework through the engine in their context.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
+
+from compress.stages.base import Stage, StageContext  # noqa: F401
+from compress.stages.distill import Distill
+from compress.stages.finetune import Finetune
+from compress.stages.prune import Prune
+from compress.stages.qat import Qat
+
+#: recipe ``kind`` -> stage class
+STAGES: dict[str, type] = {"prune": Prune, "qat": Qat, "finetune": Finetune,
+                           "distill": Distill}
 
 
-class Stage(Protocol):
-    """A training stage: wrap the model, add per-step hooks, then strip and report."""
-
-    config: Any
-
-    def prepare(self, model: Any, ctx: Any) -> Any: ...
-
-    def callbacks(self, ctx: Any) -> list: ...
-
-    def hooks_ran(self, model: Any) -> bool: ...
-
-    def finalize(self, model: Any, ctx: Any) -> tuple[Any, dict]: ...
-
-
-def make_stage(config: Any, *, teacher: Any = None) -> Stage:
-    """The stage object for a recipe stage config.
-
-    Args:
-        config: a stage config from ``compress.recipe``.
-        teacher: the original model; the ``distill`` stage needs it, others ignore it.
-    """
-    if config.kind == "distill":
-        from compress.stages.distill import Distill
-
-        return Distill(config, teacher=teacher)
-    from compress.stages.finetune import Finetune
-    from compress.stages.prune import Prune
-    from compress.stages.qat import Qat
-
-    stages = {"prune": Prune, "qat": Qat, "finetune": Finetune}
-    return stages[config.kind](config)
+def make_stage(config: Any) -> Stage:
+    """The stage object for a stage config (``config.kind`` names its class in ``STAGES``)."""
+    return STAGES[config.kind](config)

@@ -253,14 +253,13 @@ def test_feature_distillation_projects_channels():
 
 
 def test_new_students_get_a_cosine_learning_rate_decay():
+    from compress.engines import get_engine
     from compress.stages.base import StageContext
     from compress.stages.distill import Distill
 
-    ctx = StageContext(steps_per_epoch=1)
-    teacher = _cnn(name="t")
-    assert Distill(DistillStage(), teacher=teacher).callbacks(ctx) == []
-    (decay,) = Distill(DistillStage(student=WidthStudent(0.5), epochs=4),
-                       teacher=teacher).callbacks(ctx)
+    ctx = StageContext(steps_per_epoch=1, engine=get_engine("tfmot"))
+    assert Distill(DistillStage()).callbacks(ctx) == []
+    (decay,) = Distill(DistillStage(student=WidthStudent(0.5), epochs=4)).callbacks(ctx)
     model = _cnn(8, name="s")
     model.compile(optimizer=_keras().optimizers.Adam(1e-3), loss="mse")
     decay.set_model(model)

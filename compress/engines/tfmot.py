@@ -1,0 +1,291 @@
+"""The tfmot engine: tf_keras models, TensorFlow Model Optimization for pruning and QAT.
+
+The only module that calls tfmot (``compress._keras`` selects tf_keras and imports it). The
+stages decide what to apply to which layer and report it; this module does it with tfmot:
+``prune_low_magnitude`` wrappers and their schedules, ``quantize_apply`` with the default 8-bit
+(or prune-preserving) scheme, and the ``Distiller`` training wrapper (``engines.distiller``).
+
+tfmot rejects layers outside its registry. Weight-free pass-through layers that carry no
+arithmetic worth simulating (Rescaling, ...) get an output-only quantize config so a standard
+model still goes through QAT; tfmot's RuntimeError for anything else becomes an
+``UnsupportedLayerError`` that names the layer and says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+from compress import _keras
+from compress.errors import CompressError, UnsupportedLayerError
+
+keras, tf, tfmot = _keras.keras, _keras.tf, _keras.tfmot
+sparsity_api = tfmot.sparsity.keras
+qkeras = tfmot.quantization.keras
+
+#: Layers without weights whose output we quantize as-is (tfmot has no config for them).
+OUTPUT_ONLY_TYPES = ("Rescaling", "Normalization", "Resizing", "CenterCrop", "UpSampling2D",
+                     "Cropping2D", "Multiply", "Maximum", "Minimum", "Subtract", "Average",
+                     "Softmax", "LeakyReLU", "PReLU", "ELU")
+
+_UNSUPPORTED = re.compile(r"Layer (\S+?):<class '([\w.]+)'> is not supported")
+
+
+class TfmotEngine:
+    """tf_keras + tfmot behind the ``compress.engines.Engine`` interface."""
+
+    name = "tfmot"
+
+    # -- models ------------------------------------------------------------------------------
+    def require(self, model: Any, *, what: str = "model") -> None:
+        _keras.require_tf_keras(model, what=what)
+
+    def set_seed(self, seed: int) -> None:
+        _keras.set_seed(seed)
+
+    def copy(self, model: Any, *, flatten: bool = False) -> Any:
+        """A clone of ``model`` with its weights (nested models flattened when ``flatten``)."""
+        from compress.models.graph import flatten_nested
+
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        return flatten_nested(clone) if flatten else clone
+
+    def flatten(self, model: Any) -> Any:
+        from compress.models.graph import flatten_nested
+
+        return flatten_nested(model)
+
+    def compile(self, model: Any, *, learning_rate: float, probabilities: bool) -> None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=not probabilities),
+                      metrics=["accuracy"])
+
+    def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
+        """``model.fit`` (a streamed image folder trains through tf.data); the history."""
+        from compress.run.feed import fit_model
+
+        fit = fit_model(model, x, y, **kwargs)
+        return {k: list(map(float, v)) for k, v in fit.history.items()}
+
+    def callback(self, hooks: Any) -> Any:
+        """A Keras callback calling ``hooks`` (``compress.session`` drivers) from ``fit``."""
+        return _HookCallback(hooks)
+
+    def check_strategy_scope(self, model: Any) -> None:
+        """A model built under a tf.distribute strategy must be prepared inside its scope."""
+        strategy = getattr(model, "_distribution_strategy", None)
+        if strategy is not None and not tf.distribute.has_strategy():
+            raise CompressError(
+                f"session.prepare() was called outside the scope of the model's "
+                f"{type(strategy).__name__}: the wrappers' variables would not be mirrored",
+                hint="call it inside `with strategy.scope():` (where the model was built)")
+
+    # -- pruning -----------------------------------------------------------------------------
+    def prune(self, model: Any, choose: Callable[[Any], bool], *, schedule: dict,
+              block: tuple[int, int] | None) -> tuple[Any, Any]:
+        """Clone ``model`` with the layers ``choose`` accepts wrapped by ``prune_low_magnitude``.
+
+        ``schedule``: ``{"kind": "polynomial" | "constant", "initial", "final", "end_step",
+        "frequency"}``. Returns the wrapped model and the tfmot schedule object (which
+        ``stretch_schedule`` adjusts for a user's ``fit``).
+        """
+        if schedule["kind"] == "constant":
+            tf_schedule = sparsity_api.ConstantSparsity(
+                schedule["final"], begin_step=0, end_step=-1, frequency=schedule["frequency"])
+        else:
+            tf_schedule = sparsity_api.PolynomialDecay(
+                schedule["initial"], schedule["final"], begin_step=0,
+                end_step=schedule["end_step"], frequency=schedule["frequency"])
+        kwargs: dict[str, Any] = {"pruning_schedule": tf_schedule}
+        if block is not None:
+            kwargs["sparsity_m_by_n"] = block
+
+        def clone(layer):
+            # Returning the layer itself (or a wrapper around it) keeps its weights: the
+            # session works on its own copy of the user's model, so sharing is safe.
+            return sparsity_api.prune_low_magnitude(layer, **kwargs) if choose(layer) else layer
+
+        return keras.models.clone_model(model, clone_function=clone), tf_schedule
+
+    def stretch_schedule(self, schedule: Any, *, end_step: int, frequency: int) -> None:
+        """Callback mode: the schedule over the user's ``fit`` (set before it traces)."""
+        schedule.frequency = frequency
+        if isinstance(schedule, sparsity_api.PolynomialDecay):
+            schedule.end_step = end_step
+
+    def pruning_callbacks(self) -> list:
+        return [sparsity_api.UpdatePruningStep()]
+
+    def pruning_step(self, model: Any) -> int:
+        """The wrappers' step counter (0 until ``UpdatePruningStep`` advanced it)."""
+        for layer in model.layers:
+            step = getattr(layer, "pruning_step", None)
+            if step is not None:
+                return int(keras.backend.get_value(step))
+        return 0
+
+    def mask_sparsity(self, model: Any) -> float:
+        """Fraction of zeros in the pruning masks of a wrapped model (what training sees now)."""
+        zeros = total = 0
+        for layer in model.layers:
+            for _, mask, _ in getattr(layer, "pruning_vars", []) or []:
+                values = mask.numpy()
+                zeros += int((values == 0).sum())
+                total += values.size
+        return zeros / total if total else 0.0
+
+    def strip_pruning(self, model: Any) -> Any:
+        """``model`` without pruning wrappers (itself when it has none)."""
+        if any(hasattr(layer, "pruning_vars") for layer in model.layers):
+            return sparsity_api.strip_pruning(model)
+        return model
+
+    # -- quantization-aware training ---------------------------------------------------------
+    def quantize(self, model: Any, *, select: Callable[[str, str], bool],
+                 preserve_sparsity: bool) -> tuple[Any, list[str], list[str]]:
+        """QAT-wrap the layers ``select(name, class)`` accepts (default 8-bit scheme, or the
+        prune-preserving one). Returns the model, the output-only layers and those left float.
+        """
+        registry = _keras.quantize_registry()
+        output_only: list[str] = []
+        left_float: list[str] = []
+
+        def annotate(layer):
+            cls = type(layer).__name__
+            if cls == "InputLayer":
+                return layer
+            if not select(layer.name, cls):
+                left_float.append(layer.name)
+                return layer
+            if not registry.supports(layer) and cls in OUTPUT_ONLY_TYPES and not layer.weights:
+                output_only.append(layer.name)
+                return qkeras.quantize_annotate_layer(
+                    layer, quantize_config=_keras.output_quantize_config())
+            return qkeras.quantize_annotate_layer(layer)
+
+        _check_quantizable(model)
+        with qkeras.quantize_scope():
+            annotated = keras.models.clone_model(model, clone_function=annotate)
+        scheme = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+                  if preserve_sparsity else qkeras.default_8bit.Default8BitQuantizeScheme())
+        try:
+            with qkeras.quantize_scope():
+                quantized = qkeras.quantize_apply(annotated, scheme)
+        except (RuntimeError, ValueError) as exc:
+            raise _unsupported_error(exc) from None
+        return quantized, output_only, left_float
+
+    # -- distillation ------------------------------------------------------------------------
+    def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
+        from compress.engines.distiller import Distiller
+
+        return Distiller(student, teacher, **kwargs)
+
+    def unwrap_distiller(self, model: Any) -> tuple[Any, Any]:
+        """``(student, distiller)`` of a ``Distiller``; ``(model, None)`` for any other model."""
+        from compress.engines.distiller import Distiller
+
+        return (model.student, model) if isinstance(model, Distiller) else (model, None)
+
+    def width_student(self, teacher: Any, width: float) -> tuple[Any, dict]:
+        """A fresh student ``width`` times as wide as the teacher, and its scaled layers."""
+        from compress.engines.distiller import scale_width
+
+        student = scale_width(teacher, width)
+        return student, getattr(student, "_edgecompress_scaled", {})
+
+    def load_student(self, spec: str) -> Any:
+        from compress.engines.distiller import load_student
+
+        return load_student(spec)
+
+    def float32_macs(self, model: Any) -> int | None:
+        from compress.engines.distiller import float32_macs
+
+        return float32_macs(model)
+
+    def cosine_decay(self, epochs: int) -> Any:
+        """Scales the compiled learning rate by ``0.5 * (1 + cos(pi * epoch / epochs))``."""
+        import math
+
+        class CosineDecay(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.base = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+
+            def on_epoch_begin(self, epoch, logs=None):
+                factor = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+                keras.backend.set_value(self.model.optimizer.learning_rate, self.base * factor)
+
+            def on_train_end(self, logs=None):
+                keras.backend.set_value(self.model.optimizer.learning_rate, self.base)
+
+        return CosineDecay()
+
+
+class _HookCallback(keras.callbacks.Callback):
+    """Forwards ``fit``'s events to a driver object (see ``compress.session``).
+
+    ``on_train_batch_begin`` is defined only for drivers with per-step work: overriding it
+    disables Keras' async batch dispatch.
+    """
+
+    def __init__(self, hooks: Any) -> None:
+        super().__init__()
+        self.hooks = hooks
+        if getattr(hooks, "on_batch_begin", None) is None:
+            self.on_train_batch_begin = super().on_train_batch_begin  # type: ignore[method-assign]
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.hooks.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        epochs = int(self.params.get("epochs") or 1)
+        steps = int(self.params.get("steps") or 1)
+        self.hooks.on_train_begin(epochs * steps, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.hooks.on_batch_begin(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.hooks.on_epoch_end(epoch, logs)
+
+
+def _check_quantizable(model: Any) -> None:
+    if isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False):
+        nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+        if nested:
+            raise UnsupportedLayerError(
+                f"QAT cannot quantize nested models. Received nested model(s): {nested}",
+                hint="rebuild the model as one flat Functional model "
+                     "(call the base model's layers directly), or leave those layers out "
+                     "with the stage's layers: exclude")
+        return
+    raise UnsupportedLayerError(
+        f"QAT needs a Sequential or Functional model. Received: {type(model).__name__} "
+        "(a subclassed model)", hint="rebuild the model with the Functional API")
+
+
+def _unsupported_error(exc: Exception) -> UnsupportedLayerError:
+    text = str(exc)
+    match = _UNSUPPORTED.search(text)
+    if not match:
+        return UnsupportedLayerError(f"QAT failed: {text.splitlines()[0][:300]}",
+                                     hint="leave the offending layers out with the qat stage's "
+                                          "layers: exclude: [...]")
+    name, cls = match.group(1), match.group(2).rsplit(".", 1)[-1]
+    hint = f"leave it out of QAT with `layers: {{exclude: [{name}]}}` in the qat stage"
+    if cls == "BatchNormalization":
+        hint = ("put BatchNormalization directly after a Conv2D/DepthwiseConv2D/Dense with no "
+                "activation in between (tfmot folds that pattern), or " + hint)
+    return UnsupportedLayerError(
+        f"QAT cannot quantize layer '{name}' ({cls}): tfmot's default 8-bit scheme has no "
+        "quantize config for it.", hint=hint)
+
+
+#: The engine object ``compress.engines.get_engine("tfmot")`` returns.
+ENGINE = TfmotEngine()
