@@ -16,11 +16,15 @@ of the child; the command starts no processes of its own):
   chunks)
 
 Each command runs ``--runs`` times (default 3; the in-memory and eval comparisons once);
-the result is the median and the maximum of the peaks. Target: every peak <= 4 GB.
+the result is the median and the maximum of the peaks, and the results file says for each
+row how many runs it is from (a row from one run is that run, not a median). The int8
+conversions use ``--calibration-samples`` (default 200, the CLI's default); the results file
+states the number used. Target: every peak <= 4 GB.
 
 Usage:
     .venv/bin/python benchmarks/resnet50_memory.py [--runs 3] [--train 600] [--test 64]
-        [--calibration-samples 16] [--work DIR] [--out benchmarks/results/resnet50_memory]
+        [--calibration-samples 200] [--work DIR] [--out benchmarks/results/resnet50_memory]
+    .venv/bin/python benchmarks/resnet50_memory.py --render-only   # <out>.md from <out>.json
 
 Writes ``<out>.json`` and ``<out>.md``.
 """
@@ -45,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 EDGECOMPRESS = Path(sys.executable).parent / "edgecompress"
 LIMIT_BYTES = 4 * 10 ** 9
+CLI_DEFAULT_CALIBRATION_SAMPLES = 200  # `edgecompress convert --calibration-samples` default
 BUILD = """
 import os, sys
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -116,6 +121,11 @@ def summarise(name: str, argv: list[str], results: list[dict], work: Path) -> di
 
 def render(data: dict) -> str:
     env = data["environment"]
+    cal = data["calibration_samples"]
+    cal_note = ("the CLI's default" if cal == CLI_DEFAULT_CALIBRATION_SAMPLES
+                else f"not the CLI's default {CLI_DEFAULT_CALIBRATION_SAMPLES}: peak memory "
+                     f"with {CLI_DEFAULT_CALIBRATION_SAMPLES} samples is not measured here")
+    runs = sorted({row["runs"] for row in data["commands"]})
     lines = [
         "# Peak memory: converting and inspecting ResNet50 (25.6M parameters)",
         "",
@@ -130,11 +140,18 @@ def render(data: dict) -> str:
         f"{env['memory_gib']:.0f} GiB RAM, {env['machine']}, Python {env['python']}, "
         f"TensorFlow {env['tensorflow']}.",
         "",
+        f"**What ran:** int8 conversions calibrated on **{cal} samples** "
+        f"(`--calibration-samples {cal}`; {cal_note}). Runs per row: "
+        + "; ".join(f"{row['name']}: {row['runs']}" for row in data["commands"])
+        + (". A row from 1 run is that single run's figure, not a median." if 1 in runs
+           else "."),
+        "",
         f"Limit: {LIMIT_BYTES / 1e9:.0f} GB. Result: "
         + ("every peak within the limit." if data["all_within_limit"]
            else "**some peaks exceed the limit.**"),
         "",
-        "| command | runs | median peak RSS | max peak RSS | median time | within 4 GB |",
+        "| command | runs (fresh processes) | peak RSS: median of the runs (1 run: that run) | "
+        "max peak RSS | time: median of the runs | within 4 GB |",
         "|---|---:|---:|---:|---:|:---:|",
     ]
     for row in data["commands"]:
@@ -149,7 +166,11 @@ def render(data: dict) -> str:
                   f"{data['build_peak_rss_bytes'] / 1e9:.2f} GB peak."]
     if data.get("notes"):
         lines += [""] + [f"- {n}" for n in data["notes"]]
-    return "\n".join(lines) + "\n"
+    main_runs = max(runs)
+    lines += ["", f"Reproduce: `.venv/bin/python benchmarks/resnet50_memory.py --runs {main_runs} "
+                  f"--train {data['train']} --test {data['test']} --calibration-samples {cal}`",
+              ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -157,10 +178,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--train", type=int, default=600)
     parser.add_argument("--test", type=int, default=64)
-    parser.add_argument("--calibration-samples", type=int, default=16)
+    parser.add_argument("--calibration-samples", type=int,
+                        default=CLI_DEFAULT_CALIBRATION_SAMPLES)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "resnet50_memory")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite <out>.md from <out>.json; run nothing")
     args = parser.parse_args()
+    if args.render_only:
+        data = json.loads(args.out.with_suffix(".json").read_text())
+        args.out.with_suffix(".md").write_text(render(data))
+        print(render(data))
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="resnet50-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     keras_path = work / "resnet50.keras"
