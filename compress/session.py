@@ -297,7 +297,7 @@ class Session:
     def _quant_from(self, index: int) -> int | None:
         """The index of the stage that built the current quantized model."""
         return next((i for i, s in enumerate(self.recipe.stages[:index + 1])
-                     if STAGES[s.kind].quantizes), None)
+                     if getattr(STAGES[s.kind], "quantizes", False)), None)
 
     def _teacher(self) -> Any:
         """A frozen copy of the model the session started from (made once, on demand)."""
@@ -445,7 +445,7 @@ def _hooks_ran(stage: Any, model: Any) -> bool:
 def _store(trained: TrainedModels, stage: Any, result: Any) -> None:
     """Stages after a quantizing stage keep training the quantized model; others replace the
     float model."""
-    if stage.quantizes or trained.quant_model is not None:
+    if getattr(stage, "quantizes", False) or trained.quant_model is not None:
         trained.quant_model = result
     else:
         trained.float_model = result

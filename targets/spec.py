@@ -56,6 +56,14 @@ _SPEC_RE = re.compile(r"\s*(==|!=|<=|>=|~=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*\s*"
                       r"(,\s*(==|!=|<=|>=|~=|<|>)\s*[0-9][0-9A-Za-z.*+!-]*\s*)*")
 
 
+def _check_provenance(record: Any, what: str) -> None:
+    """Every number in a profile says how it is known (``kind``) and where from (``source``)."""
+    _F.choice(record.kind, KINDS, "kind")
+    if not isinstance(record.source, str) or not record.source.strip():
+        raise TargetError(f"source: every {what} needs a source. "
+                          f"Received: {brief(record.source)}")
+
+
 @dataclass(frozen=True)
 class PowerFigure:
     """A power range in watts, with where it comes from.
@@ -73,10 +81,7 @@ class PowerFigure:
     kind: str
 
     def __post_init__(self) -> None:
-        _F.choice(self.kind, KINDS, "kind")
-        if not isinstance(self.source, str) or not self.source.strip():
-            raise TargetError(f"source: every figure needs a source. "
-                              f"Received: {brief(self.source)}")
+        _check_provenance(self, "figure")
         if not 0 <= self.low <= self.high:
             raise TargetError(f"power must satisfy 0 <= low <= high (W). "
                               f"Received: low={self.low}, high={self.high}")
@@ -122,13 +127,10 @@ class LatencyAnchor:
 
     def __post_init__(self) -> None:
         _F.choice(self.format, FORMATS, "format")
-        _F.choice(self.kind, KINDS, "kind")
+        _check_provenance(self, "anchor")
         if not self.latency_ms > 0 or not self.macs > 0:
             raise TargetError(f"latency_ms and macs must be > 0. "
                               f"Received: latency_ms={self.latency_ms}, macs={self.macs}")
-        if not isinstance(self.source, str) or not self.source.strip():
-            raise TargetError(f"source: every anchor needs a source. "
-                              f"Received: {brief(self.source)}")
 
     @property
     def macs_per_ms(self) -> float:

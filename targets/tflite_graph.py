@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,19 +170,11 @@ class TFLiteGraph:
 
     def op_counts(self) -> dict[str, int]:
         """Number of operators of each kind, over all subgraphs."""
-        counts: dict[str, int] = {}
-        for sg in self.subgraphs:
-            for op in sg.ops:
-                counts[op.op] = counts.get(op.op, 0) + 1
-        return counts
+        return dict(Counter(op.op for sg in self.subgraphs for op in sg.ops))
 
     def dtype_counts(self) -> dict[str, int]:
         """Histogram of tensor dtypes over all subgraphs (activations and constants)."""
-        counts: dict[str, int] = {}
-        for sg in self.subgraphs:
-            for t in sg.tensors:
-                counts[t.dtype] = counts.get(t.dtype, 0) + 1
-        return counts
+        return dict(Counter(t.dtype for sg in self.subgraphs for t in sg.tensors))
 
     def input_details(self) -> list[dict[str, Any]]:
         """Name, shape, dtype and quantization of each model input."""

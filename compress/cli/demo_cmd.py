@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from compress.cli.options import emit_json, json_option, make_progress
+from compress.cli.options import emit_result, json_option, make_progress
 
 
 @click.command("demo")
@@ -30,11 +30,4 @@ def command(out, overwrite, epochs, data, quiet, verbose, as_json):
 
     result = run_demo(out_dir=out, overwrite=overwrite, epochs=epochs, data=data,
                       progress=make_progress(as_json, quiet))
-    if as_json:
-        emit_json(result.report)
-    elif verbose:
-        click.echo((result.out_dir / "report.md").read_text())
-    else:
-        from compress.report.markdown import render_summary
-
-        click.echo(render_summary(result.report, result.out_dir))
+    emit_result(result, as_json=as_json, verbose=verbose)

@@ -44,3 +44,16 @@ def make_progress(as_json: bool, quiet: bool = False) -> Any:
     from compress.progress import Progress
 
     return Progress(enabled=not (as_json or quiet))
+
+
+def emit_result(result: Any, *, as_json: bool, verbose: bool) -> None:
+    """What ``run`` and ``demo`` print: the report as JSON, the full report.md (``--verbose``),
+    or the short summary with the path of report.html."""
+    if as_json:
+        emit_json(result.report)
+    elif verbose:
+        click.echo((result.out_dir / "report.md").read_text())
+    else:
+        from compress.report.markdown import render_summary
+
+        click.echo(render_summary(result.report, result.out_dir))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from compress.cli.options import (data_options, emit_json, json_option, make_progress,
+from compress.cli.options import (data_options, emit_result, json_option, make_progress,
                                   trust_option)
 
 
@@ -53,11 +53,4 @@ def command(recipe, model, data, data_dir, train_samples, test_samples, out, ove
                             train_samples=train_samples, test_samples=test_samples,
                             calibration_samples=calibration_samples,
                             progress=make_progress(as_json, quiet))
-    if as_json:
-        emit_json(result.report)
-    elif verbose:
-        click.echo((result.out_dir / "report.md").read_text())
-    else:
-        from compress.report.markdown import render_summary
-
-        click.echo(render_summary(result.report, result.out_dir))
+    emit_result(result, as_json=as_json, verbose=verbose)

@@ -32,8 +32,8 @@ class StageContext:
         previous_kinds: the kinds of the recipe's earlier stages.
         seed: this stage's seed.
         engine: the framework engine (``compress.engines``): every framework call goes there.
-        teacher: returns the frozen original model (made on first call); for stages that
-            learn from it (``needs_teacher``).
+        teacher: returns the frozen original model (made on first call), for stages that
+            learn from it (distillation).
     """
 
     steps_per_epoch: int
@@ -50,8 +50,8 @@ class Stage(Protocol):
     Class attributes:
         kind: the recipe's ``kind``.
         config_class: the frozen config (``from_dict(data, path)``, ``to_dict()``).
-        quantizes: its result is the model integer formats export (QAT); later stages train it.
-        needs_teacher: ``ctx.teacher`` must be available (distillation).
+        quantizes: optional, default False: its result is the model integer formats export
+            (QAT), and later stages train that model.
 
     A stage may also define ``check_order(config, kinds, index)`` (raise ``RecipeError`` when
     its place in the recipe is wrong), ``wrap_later(config, kind, ctx)`` (a function wrapping
@@ -64,8 +64,6 @@ class Stage(Protocol):
 
     kind: str
     config_class: type
-    quantizes: bool
-    needs_teacher: bool
     config: Any
 
     def prepare(self, model: Any, ctx: StageContext) -> Any: ...
@@ -93,6 +91,21 @@ def learning_rate_field(value: Any, path: str) -> float | None:
     if not value > 0:
         raise FIELDS.fail(path, f"must be > 0. Received: learning_rate={value}")
     return float(value)
+
+
+def training_fields(config_class: type, data: Mapping[str, Any], path: str, *,
+                    null_epochs: bool = False) -> dict[str, Any]:
+    """Check a stage mapping's keys against ``config_class.KEYS`` and read the fields every
+    training stage has (``epochs``, ``learning_rate``); the stage reads the rest.
+
+    ``null_epochs``: ``epochs: null`` means the stage's automatic default (else an error).
+    """
+    FIELDS.keys(data, config_class.KEYS, path)
+    kw: dict[str, Any] = {}
+    if "epochs" in data and not (null_epochs and data["epochs"] is None):
+        kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
+    kw["learning_rate"] = learning_rate_field(data.get("learning_rate"), f"{path}.learning_rate")
+    return kw
 
 
 def build(cls: type, kw: dict, path: str) -> Any:

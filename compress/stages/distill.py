@@ -53,8 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from compress.errors import CompressError, RecipeError
-from compress.stages.base import (FIELDS, StageContext, build, epochs_field,
-                                  learning_rate_field)
+from compress.stages.base import FIELDS, StageContext, build, training_fields
 from targets.errors import brief
 
 #: Stage kinds that can train with a preceding distill stage's loss (``later_stages``).
@@ -211,8 +210,7 @@ class DistillStage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "DistillStage":
-        FIELDS.keys(data, cls.KEYS, path)
-        kw: dict[str, Any] = {}
+        kw = training_fields(cls, data, path, null_epochs=True)
         student = data.get("student", "self")
         if isinstance(student, Mapping):
             FIELDS.keys(student, ("width",), f"{path}.student")
@@ -231,9 +229,6 @@ class DistillStage:
         for key in ("temperature", "alpha"):
             if key in data:
                 kw[key] = float(FIELDS.number(data[key], f"{path}.{key}"))
-        if data.get("epochs") is not None:
-            kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
-        kw["learning_rate"] = learning_rate_field(data.get("learning_rate"), f"{path}.learning_rate")
         if "later_stages" in data:
             later = data["later_stages"]
             if isinstance(later, bool):
@@ -263,8 +258,6 @@ class Distill:
 
     kind = "distill"
     config_class = DistillStage
-    quantizes = False
-    needs_teacher = True
 
     def __init__(self, config: DistillStage) -> None:
         self.config = config

@@ -9,9 +9,9 @@ Recipe::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
-from compress.stages.base import FIELDS, StageContext, build, epochs_field, learning_rate_field
+from compress.stages.base import StageContext, build, training_fields
 
 
 @dataclass(frozen=True)
@@ -26,25 +26,17 @@ class FinetuneStage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "FinetuneStage":
-        FIELDS.keys(data, cls.KEYS, path)
-        kw: dict[str, Any] = {}
-        if "epochs" in data:
-            kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
-        kw["learning_rate"] = learning_rate_field(data.get("learning_rate"),
-                                                  f"{path}.learning_rate")
+        kw = training_fields(cls, data, path)
         return build(cls, kw, path)
 
 
+@dataclass
 class Finetune:
     """Trains the model as it is: nothing to wrap, nothing to strip."""
 
-    kind = "finetune"
-    config_class = FinetuneStage
-    quantizes = False
-    needs_teacher = False
-
-    def __init__(self, config: FinetuneStage) -> None:
-        self.config = config
+    config: FinetuneStage
+    kind: ClassVar[str] = "finetune"
+    config_class: ClassVar[type] = FinetuneStage
 
     def prepare(self, model: Any, ctx: StageContext) -> Any:
         return model

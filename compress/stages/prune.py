@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from compress.errors import RecipeError
-from compress.stages.base import (FIELDS, LayerSelection, StageContext, build, epochs_field,
-                                  kernel_arrays, learning_rate_field, sparsity_of)
+from compress.stages.base import (FIELDS, LayerSelection, StageContext, build, kernel_arrays,
+                                  sparsity_of, training_fields)
 from targets.errors import brief
 
 SCHEDULES = ("polynomial", "constant")
@@ -89,22 +89,17 @@ class PruneStage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "PruneStage":
-        FIELDS.keys(data, cls.KEYS, path)
-        kw: dict[str, Any] = {}
+        kw = training_fields(cls, data, path)
         for key in ("final_sparsity", "initial_sparsity", "end_fraction"):
             if key in data:
                 kw[key] = FIELDS.number(data[key], f"{path}.{key}")
         if "schedule" in data:
             kw["schedule"] = FIELDS.choice(data["schedule"], SCHEDULES, f"{path}.schedule")
-        if "epochs" in data:
-            kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
         if "frequency" in data:
             kw["frequency"] = int(FIELDS.number(data["frequency"], f"{path}.frequency",
                                                 integer=True))
         if data.get("structure") is not None:
             kw["structure"] = _structure(data["structure"], f"{path}.structure")
-        kw["learning_rate"] = learning_rate_field(data.get("learning_rate"),
-                                                  f"{path}.learning_rate")
         kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
         for t in kw["layers"].types:
             if t not in PRUNABLE_TYPES:
@@ -127,8 +122,6 @@ class Prune:
 
     kind = "prune"
     config_class = PruneStage
-    quantizes = False
-    needs_teacher = False
 
     def __init__(self, config: PruneStage) -> None:
         self.config = config

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from compress.errors import RecipeError
-from compress.stages.base import (FIELDS, LayerSelection, StageContext, build, epochs_field,
-                                  learning_rate_field)
+from compress.stages.base import FIELDS, LayerSelection, StageContext, build, training_fields
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,7 @@ class QatStage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "QatStage":
-        FIELDS.keys(data, cls.KEYS, path)
-        kw: dict[str, Any] = {}
-        if "epochs" in data:
-            kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
-        kw["learning_rate"] = learning_rate_field(data.get("learning_rate"),
-                                                  f"{path}.learning_rate")
+        kw = training_fields(cls, data, path)
         if data.get("preserve_sparsity") is not None:
             kw["preserve_sparsity"] = FIELDS.flag(data["preserve_sparsity"],
                                                   f"{path}.preserve_sparsity")
@@ -58,7 +52,6 @@ class Qat:
     kind = "qat"
     config_class = QatStage
     quantizes = True
-    needs_teacher = False
 
     def __init__(self, config: QatStage) -> None:
         self.config = config

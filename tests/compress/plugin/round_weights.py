@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from compress.errors import RecipeError
-from compress.stages.base import FIELDS, StageContext, build, epochs_field, iter_layers
+from compress.stages.base import FIELDS, StageContext, build, iter_layers, training_fields
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class RoundWeightsConfig:
     epochs: int = 0
     learning_rate: float | None = None
 
-    KEYS = ("kind", "decimals", "epochs")
+    KEYS = ("kind", "decimals", "epochs", "learning_rate")
 
     def __post_init__(self) -> None:
         if not 0 <= self.decimals <= 6:
@@ -30,20 +30,15 @@ class RoundWeightsConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "RoundWeightsConfig":
-        FIELDS.keys(data, cls.KEYS, path)
-        kw: dict[str, Any] = {}
+        kw = training_fields(cls, data, path)
         if "decimals" in data:
             kw["decimals"] = FIELDS.number(data["decimals"], f"{path}.decimals", integer=True)
-        if "epochs" in data:
-            kw["epochs"] = epochs_field(data["epochs"], f"{path}.epochs")
         return build(cls, kw, path)
 
 
 class RoundWeights:
     kind = "round_weights"
     config_class = RoundWeightsConfig
-    quantizes = False
-    needs_teacher = False
 
     def __init__(self, config: RoundWeightsConfig) -> None:
         self.config = config
