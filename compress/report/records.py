@@ -14,7 +14,7 @@ from typing import Any
 SCHEMA = "edgecompress.report/1"
 
 
-@dataclass
+@dataclass(frozen=True)
 class StageReport:
     """One training stage: what it applied, what it skipped and why, how long it took."""
 
@@ -32,7 +32,7 @@ class StageReport:
         return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class ArtifactReport:
     """One exported .tflite and its measurements on the host."""
 
@@ -60,7 +60,7 @@ class ArtifactReport:
         return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
     """The whole run: baseline, artifacts, stages, environment."""
 
