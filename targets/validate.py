@@ -39,10 +39,17 @@ class Fields:
 
     Args:
         error: the exception class to raise, e.g. ``TargetError`` or ``RecipeError``.
+        indexed_names: name a list item with its index in ``Received:`` (``later_stages[1]``,
+            the recipe's wording); else by its list's name (``formats``, the profiles').
     """
 
-    def __init__(self, error: type[CompressError]) -> None:
+    def __init__(self, error: type[CompressError], *, indexed_names: bool = False) -> None:
         self.error = error
+        self.indexed_names = indexed_names
+
+    def name(self, path: str) -> str:
+        """The field's name in ``Received: <name>=<value>``."""
+        return path.rsplit(".", 1)[-1] if self.indexed_names else field_name(path)
 
     def fail(self, path: str, message: str, *, hint: str | None = None) -> CompressError:
         """The error to raise (the caller raises it), its message prefixed with ``path: ``."""
@@ -68,7 +75,7 @@ class Fields:
 
         ``bool`` is refused although Python counts it as an ``int``.
         """
-        name = field_name(path)
+        name = self.name(path)
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             raise self.fail(path, f"must be {'an integer' if integer else 'a number'}. "
@@ -90,7 +97,7 @@ class Fields:
             text = value if isinstance(value, str) else brief(value)
             close = difflib.get_close_matches(text, choices, n=1)
             raise self.fail(path, f"must be one of {', '.join(choices)}. "
-                                  f"Received: {field_name(path)}={brief(value)}",
+                                  f"Received: {self.name(path)}={brief(value)}",
                             hint=f"did you mean '{close[0]}'?" if close else None)
         return value
 
@@ -107,18 +114,18 @@ class Fields:
         if numbers:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise self.fail(path, f"must be a string. "
-                                      f"Received: {field_name(path)}={brief(value)}")
+                                      f"Received: {self.name(path)}={brief(value)}")
             return str(value)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(path, f"must be a non-empty string. "
-                                  f"Received: {field_name(path)}={brief(value)}")
+                                  f"Received: {self.name(path)}={brief(value)}")
         return value.strip()
 
     def flag(self, value: Any, path: str) -> bool:
         """``true`` or ``false`` (not 0/1, not a string)."""
         if not isinstance(value, bool):
             raise self.fail(path, f"must be true or false. "
-                                  f"Received: {field_name(path)}={brief(value)}")
+                                  f"Received: {self.name(path)}={brief(value)}")
         return value
 
     def str_list(self, value: Any, path: str) -> tuple[str, ...]:

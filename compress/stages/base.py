@@ -20,7 +20,7 @@ from targets.validate import Fields
 KERNEL_ATTRS = ("kernel", "depthwise_kernel", "pointwise_kernel")
 
 #: Recipe field validators: every message names the key path (``stages[1].epochs``).
-FIELDS = Fields(RecipeError)
+FIELDS = Fields(RecipeError, indexed_names=True)
 
 
 @dataclass
