@@ -16,7 +16,7 @@ def run_demo(*, out_dir: str | Path, overwrite: bool = False, epochs: int | None
     """Train ``zoo.fashion_cnn`` for ``epochs`` and compress it with ``prune50-qat-int8``."""
     from calibration import sources
     from compress import zoo
-    from compress.run.output import check_output_dir
+    from compress.run.folder import check_output_dir
     from compress.pipeline import compress_model
     from compress.progress import Progress
     from compress.recipe import BUILTIN_RECIPES, load_recipe

@@ -117,7 +117,7 @@ class Session:
         from compress import models
         from compress.recipe import dump_recipe
         from compress.run import checkpoint
-        from compress.run.output import check_output_dir, staged_output
+        from compress.run.folder import check_output_dir, staged_output
         from compress.run.outputs import data_spec, write_outputs
 
         recipe, progress = self.recipe, self.progress
@@ -353,7 +353,7 @@ class Session:
             ``RunResult`` (``.report`` is ``report.json``'s content).
         """
         from compress.models import ModelSource
-        from compress.run.output import check_output_dir, staged_output
+        from compress.run.folder import check_output_dir, staged_output
         from compress.run.outputs import data_spec, write_outputs
 
         live = self._live

@@ -225,7 +225,7 @@ def build_bundle(run_dir: str | Path, target: str, *, out_dir: str | Path,
         TargetError: unknown profile or no suitable artifact. DataError: bad data.
         OutputError: not a run folder, a missing artifact file, or a non-empty ``out_dir``.
     """
-    from compress.run.output import check_output_dir, staged_output
+    from compress.run.folder import check_output_dir, staged_output
     from targets import runner
     from targets.spec import get_profile
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from compress.errors import BenchmarkError, OutputError
 
@@ -38,10 +39,56 @@ METHOD_NOTES = {
 HOST_WINDOW_S, HOST_WINDOWS = 1.0, 5
 
 
+#: What the figures add to each artifact of a report, in this order.
+ARTIFACT_FIGURES = ("macs", "params", "nonzero_params", "energy_mj", "energy_mj_all",
+                    "energy_ops")
+
+
+@dataclass(frozen=True)
+class DeviceFigures:
+    """A run's figures beyond the host measurements, complete before anything is written.
+
+    Attributes:
+        artifacts: per artifact name, its ``ARTIFACT_FIGURES``.
+        baseline: the baseline's ``macs`` and ``energy_mj`` (no ``energy_mj``: none can be given).
+        devices: one row per artifact x device profile (or measurement file).
+        energy: method notes and why RAPL/NVML were (not) used.
+    """
+
+    artifacts: Mapping[str, Mapping[str, Any]]
+    baseline: Mapping[str, Any]
+    devices: tuple[Mapping[str, Any], ...]
+    energy: Mapping[str, Any]
+
+    def apply(self, report: dict) -> dict:
+        """A copy of ``report`` (``report.json``'s content) with these figures in it."""
+        out = copy.deepcopy(report)
+        for art in out.get("artifacts", []):
+            art.update(copy.deepcopy(dict(self.artifacts.get(art["target"], {}))))
+        base = out.get("baseline") or {}
+        for key in ("macs", "energy_mj"):
+            if key in self.baseline:
+                base[key] = copy.deepcopy(self.baseline[key])
+        if "energy_mj" not in self.baseline:
+            base.pop("energy_mj", None)
+        out["devices"] = copy.deepcopy(list(self.devices))
+        out["energy"] = copy.deepcopy(dict(self.energy))
+        return out
+
+
 def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | None = None,
                    measure: bool = True, graphs: dict[str, Any] | None = None,
                    profiles: list | None = None) -> dict:
-    """The report augmented with MACs, energy per inference and per-device figures.
+    """The report augmented with MACs, energy per inference and per-device figures
+    (``compute_figures(...).apply(report)``; arguments as there)."""
+    return compute_figures(report, run_dir, targets=targets, measure=measure, graphs=graphs,
+                           profiles=profiles).apply(report)
+
+
+def compute_figures(report: dict, run_dir: str | Path, *, targets: list[str] | None = None,
+                    measure: bool = True, graphs: dict[str, Any] | None = None,
+                    profiles: list | None = None) -> DeviceFigures:
+    """MACs, energy per inference and per-device figures for a report's artifacts.
 
     Adds to each artifact ``macs``, ``params``, ``nonzero_params``, ``energy_mj`` (the best
     host figure: ``measured-rapl`` when RAPL is readable and ``measure``, else
@@ -51,7 +98,7 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
     per measurement file); ``energy`` (method notes and why RAPL/NVML were (not) used).
 
     Args:
-        report: ``report.json``'s content (not modified; a copy is returned).
+        report: ``report.json``'s content (not modified).
         run_dir: the run folder (its ``artifacts/`` are read).
         targets: device profile ids or files; default: the devices the resolved recipe
             names, else every built-in profile.
@@ -91,8 +138,18 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
                    energy_ops={k: ops.details[k] for k in
                                ("compute_mj", "weights_mj", "activations_mj", "by_op")})
     _baseline(out, graphs)
-    out["devices"] = _devices(out, run, profiles)
-    out["energy"] = {
+    base = out.get("baseline") or {}
+    return DeviceFigures(
+        artifacts={a["target"]: {k: a[k] for k in ARTIFACT_FIGURES}
+                   for a in out.get("artifacts", [])},
+        baseline={k: base[k] for k in ("macs", "energy_mj") if k in base},
+        devices=tuple(_devices(out, run, profiles)),
+        energy=_energy_notes(rapl_ok, rapl_reason, nvml_ok, nvml_reason, measure))
+
+
+def _energy_notes(rapl_ok: bool, rapl_reason: str, nvml_ok: bool, nvml_reason: str,
+                  measure: bool) -> dict:
+    return {
         "methods": METHOD_NOTES,
         "host": {"rapl": {"available": rapl_ok, "used": bool(rapl_ok and measure),
                           "reason": rapl_reason},
@@ -101,7 +158,6 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
                   "and a low-high range", "estimated-ops figures compare artifacts with each "
                   "other; they are not what a device draws"],
     }
-    return out
 
 
 def profiles_for(devices: list[str]) -> list:

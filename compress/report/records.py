@@ -74,10 +74,13 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: a Keras 3 model's bridge checks (``compress.models.keras3``); None for tf_keras models
     keras3: dict[str, Any] | None = None
+    #: MACs, energy tiers and per-device figures (``compress.report.figures.DeviceFigures``)
+    figures: Any = None
 
     def to_dict(self) -> dict:
+        """``report.json``'s content (with the device figures when there are some)."""
         extra = {} if self.keras3 is None else {"keras3": self.keras3}
-        return {
+        out = {
             "schema": SCHEMA,
             "recipe": self.recipe,
             "dataset": self.dataset,
@@ -89,6 +92,7 @@ class Report:
             "notes": list(self.notes),
             **extra,
         }
+        return out if self.figures is None else self.figures.apply(out)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)

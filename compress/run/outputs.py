@@ -6,6 +6,7 @@ Nothing is written to the run folder's report files before the whole report is b
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
     """
     from compress import models
     from compress.artifacts.measure import environment, export_artifact
-    from compress.report.figures import device_figures, profiles_for
+    from compress.report.figures import compute_figures, profiles_for
     from compress.report.files import write_report_files
 
     notes = _notes(trained)
@@ -53,16 +54,17 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
     timings["total_s"] = time.perf_counter() - t_start
     timings["outside_training_fraction"] = (
         (timings["total_s"] - timings.get("training_s", 0.0)) / timings["total_s"])
-    report = Report(
+    measured = Report(
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
         environment=environment(), dataset={**dataset.summary(), **(dataset_info or {})},
         timings=timings, notes=notes, keras3=keras3_bridge)
     devices = list(dict.fromkeys(t.device for t in recipe.targets if t.device))
-    # MACs, energy tiers, per-device figures: complete before any report file is written
-    data_out = device_figures(report.to_dict(), tmp, graphs=graphs,
-                              profiles=profiles_for(devices))
+    # MACs, energy tiers, per-device figures: the record is complete before anything is written
+    report = dataclasses.replace(measured, figures=compute_figures(
+        measured.to_dict(), tmp, graphs=graphs, profiles=profiles_for(devices)))
     from compress.recipe import dump_recipe
 
+    data_out = report.to_dict()
     (tmp / "recipe.resolved.yaml").write_text(dump_recipe(recipe))
     write_report_files(tmp, data_out)  # report.json, report.md, report.html
     return data_out

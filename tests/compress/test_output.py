@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from compress.errors import OutputError
-from compress.run.output import output_lock, staged_output
+from compress.run.folder import output_lock, staged_output
 
 
 def test_success_moves_folder_into_place(tmp_path):
