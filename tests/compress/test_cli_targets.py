@@ -147,3 +147,83 @@ def test_targets_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+# --- convert --target ----------------------------------------------------------------------
+
+
+def _convert(capsys, *args) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(["convert", *[str(a) for a in args]])
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def _io(path) -> tuple[list, list, list]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    return ([d["dtype"].__name__ for d in ins], [d["dtype"].__name__ for d in outs],
+            [list(d["shape_signature"]) for d in ins])
+
+
+def test_convert_help_shows_the_target_example():
+    result = CliRunner().invoke(cli, ["convert", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--target" in result.output and "convert model.keras --target coral-usb" in \
+        result.output
+
+
+@pytest.mark.parametrize("device,fmt,io,batch", [("coral-usb", "int8", "uint8", 1),
+                                                 ("rpi4", "int8", "float32", -1)])
+def test_convert_target_gives_the_recipes_artifact(tiny_model_path, small_data, tmp_path,
+                                                    capsys, device, fmt, io, batch):
+    """`convert --target ID` writes the bytes a recipe's `targets: [ID]` exports."""
+    from calibration import sources
+    from compress import models
+    from compress.artifacts import export
+    from compress.recipe import TargetSpec
+
+    out = tmp_path / f"{device}.tflite"
+    code, stdout, err = _convert(capsys, tiny_model_path, "--target", device, "--data",
+                                 "fashion-mnist-subset", "--calibration-samples", 16, "-o", out,
+                                 "--json")
+    assert code == 0, err
+    info = json.loads(stdout)
+    assert (info["format"], info["io_dtype"], info["target"]) == (fmt, io, device)
+    ins, outs, shapes = _io(out)
+    assert ins == [io] and outs == [io] and shapes[0][0] == batch
+    recipe_spec = TargetSpec.parse(device, "targets[0]")  # what a recipe's targets: [ID] gives
+    loaded, _ = models.load_model(str(tiny_model_path))
+    ds = sources.load_dataset("fashion-mnist-subset")
+    blob = export.convert(loaded, recipe_spec,
+                          representative=sources.representative_samples(ds, 16, seed=0))
+    assert out.read_bytes() == blob
+
+
+def test_convert_target_with_another_format_the_device_takes(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "m.tflite"
+    code, stdout, err = _convert(capsys, tiny_model_path, "--target", "rpi4", "--format",
+                                 "float16", "-o", out)
+    assert code == 0, err
+    assert "float16 for rpi4" in stdout and out.is_file()
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--target", "coral-usb", "--format", "float16"],
+     "--format float16 conflicts with --target coral-usb, which runs int8"),
+    (["--target", "coral-usb", "--io-dtype", "int8"],
+     "--io-dtype int8 conflicts with --target coral-usb, whose int8 artifact has uint8"),
+    (["--target", "mobile-gpu", "--format", "int8"],
+     "conflicts with --target mobile-gpu, which runs float16, float32"),
+    (["--target", "rpi-4"], "unknown target profile. Received: 'rpi-4'. Valid ids: "
+                            "coral-devboard, coral-usb, mobile-cpu"),
+])
+def test_convert_target_conflicts_and_unknown_ids_exit_1(tmp_path, capsys, args, expected):
+    out = tmp_path / "m.tflite"
+    code, _, err = _convert(capsys, tmp_path / "never-loaded.keras", *args, "-o", out)
+    assert code == 1
+    assert expected in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
