@@ -82,9 +82,14 @@ def is_tf_keras_model(obj: object) -> bool:
 
 
 def is_keras3_model(obj: object) -> bool:
-    """True for a Keras 3 model (module ``keras.src...``), without importing Keras 3."""
-    module = type(obj).__module__
-    return module.startswith("keras.") and not is_tf_keras_model(obj)
+    """True for a Keras 3 model (subclasses included), without importing Keras 3 (a Keras 3
+    model exists only once ``keras`` is imported)."""
+    if is_tf_keras_model(obj):
+        return False
+    model_class = getattr(sys.modules.get("keras"), "Model", None)
+    if isinstance(model_class, type) and isinstance(obj, model_class):
+        return True
+    return type(obj).__module__.startswith("keras.")
 
 
 def require_tf_keras(model: object, *, what: str = "model") -> None:

@@ -33,13 +33,19 @@ class Progress:
         else:
             print(f"- {message}", file=self.stream, flush=True)
 
-    def keras_callback(self, label: str, epochs: int, steps: int) -> Any:
-        """A Keras callback printing one line per epoch (loss, accuracy, seconds)."""
-        from compress import _keras
+    def keras_callback(self, label: str, epochs: int, steps: int, *, keras: Any = None) -> Any:
+        """A Keras callback printing one line per epoch (loss, accuracy, seconds).
 
+        Args:
+            keras: the Keras module of the model being fit (default: tf_keras).
+        """
+        if keras is None:
+            from compress import _keras
+
+            keras = _keras.keras
         progress = self
 
-        class _EpochLines(_keras.keras.callbacks.Callback):
+        class _EpochLines(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
                 self._start = time.perf_counter()
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from compress.engines import ENGINES, runs_stages
 from compress.errors import RecipeError
 from compress.stages import STAGES
 from compress.stages.base import (FIELDS, LayerSelection,  # noqa: F401
@@ -33,6 +34,7 @@ from targets.spec import FORMATS  # one vocabulary for recipes and profiles
 from targets.validate import IO_DTYPES
 
 RECIPE_VERSION = 1
+ENGINE_CHOICES = ("auto", *ENGINES)
 #: Stage i is seeded with seed + i; numpy's global seed takes [0, 2**32).
 MAX_SEED = 2 ** 31 - 1
 #: Any stage config (the union of ``STAGES[kind].config_class``).
@@ -220,11 +222,14 @@ class Recipe:
     targets: tuple[TargetSpec, ...] = (TargetSpec("float32"), TargetSpec("int8"))
     version: int = RECIPE_VERSION
     seed: int = 0
+    #: ``auto`` (keras3 for a Keras 3 model when it runs every stage, else tfmot), ``keras3``
+    #: or ``tfmot`` (``compress.engines``)
+    engine: str = "auto"
     training: TrainingConfig = field(default_factory=TrainingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
-    KEYS = ("version", "name", "stages", "targets", "seed", "training", "calibration",
+    KEYS = ("version", "name", "stages", "targets", "seed", "engine", "training", "calibration",
             "benchmark")
 
     def __post_init__(self) -> None:
@@ -237,6 +242,12 @@ class Recipe:
             raise RecipeError(f"targets: duplicate target names. Received: {dupes}",
                               hint="give each target a distinct 'name'")
         kinds = [s.kind for s in self.stages]
+        if self.engine != "auto" and not runs_stages(self.engine, kinds):
+            missing = sorted({k for k in kinds if not runs_stages(self.engine, [k])})
+            raise RecipeError(
+                f"engine: the {self.engine} engine does not run stage kind(s) "
+                f"{', '.join(missing)} yet. Received: engine={self.engine}, stages {kinds}",
+                hint="use engine: auto (it picks an engine that runs every stage) or tfmot")
         for index, stage in enumerate(self.stages):
             check = getattr(STAGES[stage.kind], "check_order", None)
             if check is not None:
@@ -282,6 +293,7 @@ class Recipe:
             targets=targets,
             version=version,
             seed=int(seed),
+            engine=FIELDS.choice(data.get("engine", "auto"), ENGINE_CHOICES, "engine"),
             training=TrainingConfig.from_dict(data.get("training"), "training"),
             calibration=CalibrationConfig.from_dict(data.get("calibration"), "calibration"),
             benchmark=BenchmarkConfig.from_dict(data.get("benchmark"), "benchmark"),
@@ -293,6 +305,7 @@ class Recipe:
             "version": self.version,
             "name": self.name,
             "seed": self.seed,
+            "engine": self.engine,
             "stages": [config_to_dict(s) for s in self.stages],
             "targets": [t.to_dict() for t in self.targets],
             "training": dataclasses.asdict(self.training),

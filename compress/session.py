@@ -73,17 +73,21 @@ class Session:
         data: dataset for ``finalize`` (calibration, later stages, evaluation): any spec
             ``calibration.load_dataset`` takes; default ``fashion-mnist``.
         progress: optional progress reporter (see ``compress.progress``).
-        engine: the training framework engine (``compress.engines.ENGINES``).
+        engine: the training framework engine (``compress.engines.ENGINES``, or ``auto``);
+            default: the recipe's ``engine``. ``auto`` picks keras3 for a Keras 3 model when
+            that engine runs every stage of the recipe, else tfmot.
     """
 
     def __init__(self, recipe: Recipe | dict | str | Path, *, data: Any = "fashion-mnist",
-                 progress: Any = None, engine: str = "tfmot") -> None:
+                 progress: Any = None, engine: str | None = None) -> None:
         self.recipe = load_recipe(recipe)
         self.data = data
         from compress.progress import Progress
 
         self.progress = progress or Progress(enabled=False)
-        self.engine_name = engine
+        self.requested_engine = engine or self.recipe.engine
+        #: the engine this session runs on: chosen when the model is known
+        self.engine_name: str | None = None
         self._engine: Any = None
         self._live: _Live | None = None
         self._original: Any = None  # the model the session started from: the teacher
@@ -100,8 +104,32 @@ class Session:
         if self._engine is None:
             from compress.engines import get_engine
 
+            if self.engine_name is None:
+                raise CompressError("the session's engine is chosen when a model is given",
+                                    hint="internal error: please report it with --debug")
             self._engine = get_engine(self.engine_name)
         return self._engine
+
+    def _native_keras3(self) -> bool:
+        """Whether a Keras 3 model would run on the keras3 engine (so: load it unbridged)."""
+        from compress.engines import choose_engine
+
+        kinds = tuple(s.kind for s in self.recipe.stages)
+        return choose_engine(self.requested_engine, keras3_model=True, kinds=kinds) == "keras3"
+
+    def _choose_engine(self, model: Any) -> None:
+        """Fix the engine for ``model`` (once per session)."""
+        from compress.engines import choose_engine
+        from compress.models.keras3 import is_keras3_model
+
+        kinds = tuple(s.kind for s in self.recipe.stages)
+        name = choose_engine(self.requested_engine, keras3_model=is_keras3_model(model),
+                             kinds=kinds)
+        if self.engine_name not in (None, name):
+            raise CompressError(f"this session runs on the {self.engine_name} engine. Received: "
+                                f"a model for the {name} engine",
+                                hint="use one Session per model")
+        self.engine_name = name
 
     # -- the whole run -------------------------------------------------------------------
     def run(self, model: Any, *, out_dir: str | Path, data: Any = None,
@@ -128,7 +156,10 @@ class Session:
         dataset = self._load_data(data, data_dir=data_dir, train=train_samples,
                                   test=test_samples)
         progress.info(f"data: {dataset.source}")
-        model, source = models.load_model(model, trust_model_code=trust_model_code)
+        model, source = models.load_model(model, trust_model_code=trust_model_code,
+                                          native_keras3=self._native_keras3())
+        self._choose_engine(model)
+        progress.info(f"engine: {self.engine_name}")
         representative = self._check_and_sample(model, dataset)
         bridge = _recheck_bridge(source, model, representative, progress)
         timings: dict[str, float] = {}
@@ -158,7 +189,7 @@ class Session:
                                    trained=trained, representative=representative,
                                    progress=progress, timings=timings, t_start=t_start,
                                    dataset_info={"spec": data_spec(data), "data_dir": data_dir},
-                                   keras3_bridge=bridge)
+                                   keras3_bridge=bridge, engine=self.engine_name)
         ck.done()  # the output folder is complete: the checkpoints are no longer needed
         progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
         # Keras 3 in, Keras 3 out (the reloaded model/model.keras); else the tf_keras model
@@ -203,6 +234,7 @@ class Session:
                 saved there, and stages it already holds (an interrupted run) are not run again.
             trust_model_code: passed on when a checkpointed model is loaded.
         """
+        self._choose_engine(model)
         self.engine.require(model)
         self._original, self._teacher_copy = model, None
         if checkpoints is not None and checkpoints.finished:
@@ -219,7 +251,7 @@ class Session:
     def _restore(self, checkpoints: Any, *, trust_model_code: bool) -> tuple[TrainedModels, int]:
         """The models after the last checkpointed stage, and the index of the next stage."""
         float_model, weights, quant_from = checkpoints.last_models(
-            trust_model_code=trust_model_code)
+            trust_model_code=trust_model_code, native_keras3=self.engine_name == "keras3")
         trained = TrainedModels(float_model, None, checkpoints.stage_reports())
         if weights is not None:
             # The quantized model's structure is rebuilt exactly as its stage built it (from
@@ -266,7 +298,8 @@ class Session:
             history: dict[str, list[float]] = {}
             if cfg.epochs > 0:
                 callbacks = _stage_callbacks(stage, ctx) + [self.progress.keras_callback(
-                    f"{cfg.kind} ({index + 1}/{len(self.recipe.stages)})", cfg.epochs, steps)]
+                    f"{cfg.kind} ({index + 1}/{len(self.recipe.stages)})", cfg.epochs, steps,
+                    keras=engine.keras)]
                 history = engine.fit(fitted, x, y, batch_size=batch, epochs=cfg.epochs,
                                      verbose=0, shuffle=True, validation_data=validation,
                                      callbacks=callbacks)
@@ -317,6 +350,7 @@ class Session:
         Call it inside ``strategy.scope()`` when training under a ``tf.distribute`` strategy.
         Compile and ``fit`` the returned model with ``callbacks=[session.callback()]``.
         """
+        self._choose_engine(model)
         engine = self.engine
         engine.require(model)
         engine.check_strategy_scope(model)
@@ -391,7 +425,8 @@ class Session:
             report = write_outputs(tmp, recipe=self.recipe, dataset=dataset, baseline=baseline,
                                    trained=trained, representative=representative,
                                    progress=self.progress, timings=timings,
-                                   t_start=live.started, dataset_info={"spec": data_spec(data)})
+                                   t_start=live.started, dataset_info={"spec": data_spec(data)},
+                                   engine=self.engine_name)
         return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model)
 
 

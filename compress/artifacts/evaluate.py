@@ -18,20 +18,36 @@ from compress.errors import BenchmarkError, DataError
 
 
 def check_data_fits(model: Any, x: np.ndarray, y: np.ndarray, num_classes: int) -> None:
-    """Raise ``DataError`` when the data's input shape or class count does not fit the model."""
-    expected = tuple(model.inputs[0].shape[1:])
+    """Raise ``DataError`` when the data's input shape or class count does not fit the model.
+
+    A subclassed model declares no input: it is run on one sample instead.
+    """
     got = tuple(x.shape[1:])
+    if getattr(model, "inputs", None):
+        expected = tuple(model.inputs[0].shape[1:])
+        units = model.outputs[0].shape[-1]
+    else:
+        expected, units = got, _output_units(model, x[:1], got)
     if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
         raise DataError(
             f"the dataset's input shape does not fit the model. Received: samples of shape "
             f"{got}, model input {expected}",
             hint="pass data that matches the model input (or a model that matches the data)")
-    units = model.outputs[0].shape[-1]
     if units is not None and num_classes > units:
         raise DataError(
             f"the dataset has more classes than the model has outputs. Received: "
             f"{num_classes} classes, model output has {units} units",
             hint="check that --data is the dataset the model was trained on")
+
+
+def _output_units(model: Any, sample: Any, shape: tuple) -> int | None:
+    try:
+        out = model(np.asarray(sample, dtype=np.float32), training=False)
+    except Exception as exc:  # the model's own error for an input it cannot take
+        raise DataError(f"the model cannot run on the dataset's samples. Received: samples of "
+                        f"shape {shape}; the model said: {str(exc).splitlines()[0][:200]}",
+                        hint="pass data that matches the model input") from None
+    return int(np.asarray(out).shape[-1])
 
 
 def keras_accuracy(model: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256) -> float:

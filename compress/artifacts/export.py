@@ -47,7 +47,8 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         if representative is None or len(representative) == 0:
             raise DataError(f"format {fmt} needs representative samples for calibration. "
                             "Received: none", hint="pass training data (--data)")
-        expected = tuple(model.inputs[0].shape[1:])
+        inputs = getattr(model, "inputs", None)  # a subclassed Keras 3 model declares none
+        expected = tuple(inputs[0].shape[1:]) if inputs else tuple(representative.shape[1:])
         if tuple(representative.shape[1:]) != expected:
             raise DataError(
                 f"calibration samples do not fit the model input. Received sample shape "
@@ -85,6 +86,11 @@ def _converter(model: Any, *, static_batch: bool) -> Any:
     """A TFLite converter; with ``static_batch`` every input has batch 1 (no -1 dims)."""
     if not static_batch:
         return tf.lite.TFLiteConverter.from_keras_model(model)
+    if not getattr(model, "inputs", None):
+        raise ConversionError(
+            f"static shapes are required for this target, but {type(model).__name__} is a "
+            "subclassed model with no declared input",
+            hint="build the model with the Functional API (keras.Input(shape=(H, W, C)))")
     specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype, name=t.name.split(":")[0])
              for t in model.inputs]
     if any(d is None for spec in specs for d in spec.shape):

@@ -35,16 +35,20 @@ from compress.cli.options import emit_json, json_option
 @click.option("--data", default=None, help="Dataset of the samples (default: the run's).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with Fashion-MNIST IDX files (for --data fashion-mnist).")
+@click.option("--emulated", is_flag=True,
+              help="The device is emulated (qemu): results are labelled `emulated`, never "
+                   "device latency or energy (the runner also detects qemu-user by itself).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @json_option
 def command(run_dir, target, remote, port, identity, ssh_options, remote_python,
-            connect_timeout, runs, warmup, threads, artifacts, samples, data, data_dir, quiet,
-            as_json):
+            connect_timeout, runs, warmup, threads, artifacts, samples, data, data_dir, emulated,
+            quiet, as_json):
     """Benchmark RUN_DIR's artifacts for a device and store the results in the run.
 
     With --remote, the bundle is copied over ssh/scp (no password prompts: use a key) and
     run there; without it, the same runner runs on this host. Results go to
-    RUN_DIR/measurements/<target>/<artifact>.json.
+    RUN_DIR/measurements/<target>/<artifact>.json. Timings under emulation (qemu) are
+    labelled `emulated` and never reported as the device's latency or used for energy.
 
     \b
     Example:
@@ -57,7 +61,7 @@ def command(run_dir, target, remote, port, identity, ssh_options, remote_python,
                     ssh_options=ssh_options, remote_python=remote_python,
                     connect_timeout=connect_timeout, warmup=warmup, runs=runs, threads=threads,
                     artifacts=artifacts, samples=samples, data=data, data_dir=data_dir,
-                    progress=make_progress(as_json, quiet))
+                    emulated=emulated, progress=make_progress(as_json, quiet))
     if as_json:
         emit_json(records)
     else:

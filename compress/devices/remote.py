@@ -9,6 +9,10 @@ device numbers come from the same code. Only how the command is run differs:
   is removed at the end. Results are labelled ``measured-on-device``.
 - ``LocalHost``: this Python, in the bundle folder. Results are ``measured-on-host``.
 
+A result is labelled ``emulated`` instead when the runner found itself under emulation (qemu:
+``device.emulated`` in its JSON) or ``emulated=True`` says so: the report keeps such timings
+apart from the device's latency and never uses them for energy.
+
 Each result is stored as ``RUN_DIR/measurements/<target>/<artifact>.json``.
 """
 
@@ -32,6 +36,7 @@ MEASUREMENT_SCHEMA = "edgecompress.measurement/1"
 MEASUREMENTS_DIR = "measurements"
 ON_DEVICE = "measured-on-device"
 ON_HOST = "measured-on-host"
+EMULATED = "emulated"
 SSH_FAILED = 255  # ssh's own exit status for connection and authentication failures
 
 
@@ -204,8 +209,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _check_no_downgrade(run_dir: Path, target: str, names: tuple[str, ...], method: str) -> None:
-    """A host measurement never replaces one made on the device."""
-    if method != ON_HOST:
+    """A host or emulated measurement never replaces one made on the device."""
+    if method == ON_DEVICE:
         return
     for name in names:
         path = measurement_path(run_dir, target, name)
@@ -214,7 +219,8 @@ def _check_no_downgrade(run_dir: Path, target: str, names: tuple[str, ...], meth
         except (OSError, ValueError):
             continue
         if isinstance(old, dict) and old.get("method") == ON_DEVICE:
-            raise OutputError(f"{path} holds a measurement from {old.get('host')}; a host run "
+            what = "an emulated run" if method == EMULATED else "a host run"
+            raise OutputError(f"{path} holds a measurement from {old.get('host')}; {what} "
                               f"would replace it",
                               hint="pass --remote to measure on the device, or move the file away")
 
@@ -225,7 +231,7 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
           connect_timeout: int = 10, warmup: int = 20, runs: int = 200,
           threads: int | None = None, artifacts: tuple[str, ...] | list[str] = (),
           samples: int = 300, data: str | None = None, data_dir: str | None = None,
-          progress: Any = None) -> list[dict]:
+          emulated: bool = False, progress: Any = None) -> list[dict]:
     """Benchmark a run's artifacts for ``target`` on a device over ssh, or on this host.
 
     Args:
@@ -237,6 +243,8 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
         warmup, runs: untimed and timed invokes per artifact.
         threads: interpreter threads (default: the profile's).
         artifacts, samples, data, data_dir: as for ``compress.devices.bundle.build_bundle``.
+        emulated: the device is emulated (e.g. qemu): label every result ``emulated``, as
+            the runner does by itself where it detects emulation.
         progress: a ``compress.progress.Progress``.
 
     Returns:
@@ -261,7 +269,8 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
         bundle = build_bundle(run, target, out_dir=Path(tmp) / "bundle", samples=samples,
                               artifacts=artifacts, data=data, data_dir=data_dir, warmup=warmup,
                               runs=runs, threads=threads)
-        _check_no_downgrade(run, profile.id, bundle.artifacts, host.method)
+        _check_no_downgrade(run, profile.id, bundle.artifacts,
+                            EMULATED if emulated else host.method)
         formats = {a["name"]: a["format"] for a in bundle.manifest["artifacts"]}
         progress.info(f"{host.label}: copying the bundle ({', '.join(bundle.artifacts)})"
                       if remote else f"{host.label}: benchmarking on this host")
@@ -273,7 +282,10 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
                                    delegate=bundle.manifest["delegate"], json_path="-")
                 progress.info(f"{name}: {runs} runs on {host.label}")
                 result = _parse_result(host.run(argv), name, host)
-                record = {"schema": MEASUREMENT_SCHEMA, "method": host.method,
+                method = _method(host, result, emulated)
+                if method == EMULATED and host.method != EMULATED:
+                    _check_no_downgrade(run, profile.id, (name,), EMULATED)
+                record = {"schema": MEASUREMENT_SCHEMA, "method": method,
                           "host": host.label, "target": profile.id, "artifact": name,
                           "format": formats[name],
                           "measured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(
@@ -288,6 +300,12 @@ def bench(run_dir: str | Path, target: str, *, remote: str | None = None,
 
     refresh_report(run)  # folds the new measurements into the run's report files
     return records
+
+
+def _method(host: Host, result: dict, emulated: bool) -> str:
+    """``emulated`` when declared or when the runner detected emulation, else the host's."""
+    device = result.get("device") if isinstance(result.get("device"), dict) else {}
+    return EMULATED if emulated or device.get("emulated") else host.method
 
 
 def render_table(records: list[dict], run_dir: str | Path) -> str:

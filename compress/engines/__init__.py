@@ -12,13 +12,30 @@ import importlib
 from typing import Any, Callable, Protocol
 
 #: engine name -> module holding its ``ENGINE`` object (imported on first use)
-ENGINES = {"tfmot": "compress.engines.tfmot"}
+ENGINES = {"tfmot": "compress.engines.tfmot", "keras3": "compress.engines.keras3"}
+#: engine name -> the stage kinds it runs (None: every kind); read by the recipe loader
+STAGES = {"tfmot": None, "keras3": ("prune", "finetune")}
+
+
+def runs_stages(engine: str, kinds: list[str] | tuple[str, ...]) -> bool:
+    """True when ``engine`` runs every stage kind in ``kinds``."""
+    supported = STAGES.get(engine)
+    return supported is None or all(k in supported for k in kinds)
+
+
+def choose_engine(requested: str, *, keras3_model: bool, kinds: tuple[str, ...]) -> str:
+    """The engine for a run: ``requested`` unless ``auto``; ``auto`` takes keras3 for a Keras 3
+    model when it runs every stage of the recipe, else tfmot (a Keras 3 model is bridged)."""
+    if requested != "auto":
+        return requested
+    return "keras3" if keras3_model and runs_stages("keras3", kinds) else "tfmot"
 
 
 class Engine(Protocol):
     """What the session and the stages ask of a framework."""
 
     name: str
+    keras: Any  # the Keras module its models belong to
 
     # models
     def require(self, model: Any, *, what: str = "model") -> None: ...
@@ -28,6 +45,7 @@ class Engine(Protocol):
     def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]: ...
     def callback(self, hooks: Any) -> Any: ...
     # pruning
+    def prunable(self, layer: Any) -> bool: ...
     def prune(self, model: Any, choose: Callable[[Any], bool], *, schedule: dict,
               block: tuple[int, int] | None) -> tuple[Any, Any]: ...
     def pruning_callbacks(self) -> list: ...

@@ -37,6 +37,7 @@ class TfmotEngine:
     """tf_keras + tfmot behind the ``compress.engines.Engine`` interface."""
 
     name = "tfmot"
+    keras = keras
 
     # -- models ------------------------------------------------------------------------------
     def require(self, model: Any, *, what: str = "model") -> None:
@@ -85,6 +86,12 @@ class TfmotEngine:
                 hint="call it inside `with strategy.scope():` (where the model was built)")
 
     # -- pruning -----------------------------------------------------------------------------
+    def prunable(self, layer: Any) -> bool:
+        """The layer classes tfmot's ``prune_low_magnitude`` takes."""
+        from compress.stages.prune import PRUNABLE_TYPES
+
+        return type(layer).__name__ in PRUNABLE_TYPES
+
     def prune(self, model: Any, choose: Callable[[Any], bool], *, schedule: dict,
               block: tuple[int, int] | None) -> tuple[Any, Any]:
         """Clone ``model`` with the layers ``choose`` accepts wrapped by ``prune_low_magnitude``.

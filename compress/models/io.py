@@ -37,7 +37,8 @@ class ModelSource:
         return self.original is not None
 
 
-def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, ModelSource]:
+def load_model(spec: Any, *, trust_model_code: bool = False,
+               native_keras3: bool = False) -> tuple[Any, ModelSource]:
     """Load a tf_keras model from a path, a ``module:function`` factory, or pass one through.
 
     A Keras 3 model (a ``.keras`` saved by Keras 3, an in-memory or factory-made one) comes
@@ -46,6 +47,9 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
     Model files are untrusted: a file whose stored config would run code when loaded
     (a ``Lambda`` layer, a class from a non-Keras module) is refused unless
     ``trust_model_code=True``. The config is read without deserializing anything.
+
+    With ``native_keras3`` a Keras 3 model comes back as it is (for the keras3 engine), not
+    bridged to tf_keras.
 
     Raises:
         ModelLoadError: missing/corrupt file, code in an untrusted file, a factory that
@@ -56,13 +60,14 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
 
     if not isinstance(spec, (str, os.PathLike)):
         if _keras.is_keras3_model(spec):
-            return _bridged(spec, "memory", type(spec).__name__, None)
+            return _keras3_model(spec, "memory", type(spec).__name__, None,
+                                 native=native_keras3)
         _keras.require_tf_keras(spec)
         return spec, ModelSource("memory", type(spec).__name__, None)
     text = str(spec)
     path = Path(text)
     if not path.exists() and _looks_like_factory(text):
-        return _load_factory(text)
+        return _load_factory(text, native_keras3=native_keras3)
     if not path.exists():
         raise ModelLoadError(f"model not found. Received: {text!r}",
                              hint="pass a .keras/.h5 file, a SavedModel directory, "
@@ -80,7 +85,8 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
             raise ModelLoadError(f"{text} is not a valid .keras file (no readable metadata.json).",
                                  hint="the file may be truncated or not a Keras model")
         if version.split(".")[0] == "3":
-            return _load_keras3_file(path, version, trust_model_code=trust_model_code)
+            return _load_keras3_file(path, version, trust_model_code=trust_model_code,
+                                     native=native_keras3)
     elif path.suffix in (".h5", ".hdf5"):
         kind = "h5"
     else:
@@ -103,21 +109,33 @@ def load_model(spec: Any, *, trust_model_code: bool = False) -> tuple[Any, Model
     return model, ModelSource(kind, str(path), size_of(path), version)
 
 
-def _load_keras3_file(path: Path, version: str, *, trust_model_code: bool
-                      ) -> tuple[Any, ModelSource]:
-    """A ``.keras`` saved by Keras 3: judged from its config, loaded by Keras 3, bridged."""
+def _load_keras3_file(path: Path, version: str, *, trust_model_code: bool,
+                      native: bool = False) -> tuple[Any, ModelSource]:
+    """A ``.keras`` saved by Keras 3: judged from its config, loaded by Keras 3, bridged
+    (unless ``native``: then the bridge's layer table does not apply)."""
     from compress.models import keras3, keras3_config
 
     config = stored_config(path)
     if not isinstance(config, dict):
         raise ModelLoadError(f"{path} is not a valid .keras file (no readable config.json).",
                              hint="the file may be truncated or not a Keras model")
-    # Judged before loading: loading a custom class imports (runs) its module.
-    keras3_config.raise_unsupported(keras3_config.check_model(config),
-                                    what=f"{path} (saved by Keras {version})")
+    if not native:  # judged before loading: loading a custom class imports (runs) its module
+        keras3_config.raise_unsupported(keras3_config.check_model(config),
+                                        what=f"{path} (saved by Keras {version})")
     _refuse_code(path, config, trust_model_code)
     original = keras3.load_file(path, safe_mode=not trust_model_code)
-    return _bridged(original, "keras", str(path), size_of(path), version=version)
+    return _keras3_model(original, "keras", str(path), size_of(path), version=version,
+                         native=native)
+
+
+def _keras3_model(original: Any, kind: str, location: str, size: int | None, *,
+                  version: str | None = None, native: bool) -> tuple[Any, ModelSource]:
+    """A Keras 3 model as it is (``native``: the keras3 engine) or bridged to tf_keras."""
+    if not native:
+        return _bridged(original, kind, location, size, version=version)
+    from compress.models import keras3
+
+    return original, ModelSource(kind, location, size, version or keras3.keras_version())
 
 
 def _bridged(original: Any, kind: str, location: str, size: int | None, *,
@@ -149,7 +167,7 @@ def _looks_like_factory(text: str) -> bool:
     return bool(sep) and bool(module) and func.isidentifier() and "/" not in module
 
 
-def _load_factory(text: str) -> tuple[Any, ModelSource]:
+def _load_factory(text: str, *, native_keras3: bool = False) -> tuple[Any, ModelSource]:
     from compress import _keras
 
     module_name, _, func_name = text.partition(":")
@@ -169,7 +187,7 @@ def _load_factory(text: str) -> tuple[Any, ModelSource]:
         raise ModelLoadError(f"{module_name} has no callable {func_name!r}. Received: {text!r}")
     model = factory()
     if _keras.is_keras3_model(model):
-        return _bridged(model, "factory", text, None)
+        return _keras3_model(model, "factory", text, None, native=native_keras3)
     _keras.require_tf_keras(model, what=f"model returned by {text}")
     return model, ModelSource("factory", text, None)
 

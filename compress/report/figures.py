@@ -26,6 +26,10 @@ from compress.errors import BenchmarkError, OutputError
 
 MEASUREMENTS_DIR = "measurements"
 MEASURED_LATENCY = ("measured-on-device", "measured-on-host")
+#: The runner under emulation (qemu): its timings are kept in a row's ``emulated`` field,
+#: never as the device's latency and never used for energy.
+EMULATED = "emulated"
+MEASUREMENT_METHODS = (*MEASURED_LATENCY, EMULATED)
 #: What each method label means (written into ``report.json`` under ``energy.methods``).
 METHOD_NOTES = {
     "measured-meter": "power meter on the device (on-device runner), net of idle",
@@ -235,18 +239,24 @@ def _devices(out: dict, run: Path, profiles: list) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for profile in profiles:
         for art in out.get("artifacts", []):
-            if art["format"] not in profile.formats:
-                continue
-            latency = energy.estimate_latency(art["macs"], profile, art["format"])
-            fig = energy.estimate_from_profile(latency, profile).to_dict() \
-                if latency["value"] is not None else None
-            rows[(profile.id, art["target"])] = {
-                "target": profile.id, "artifact": art["target"], "format": art["format"],
-                "latency_ms": latency, "energy_mj": fig}
+            if art["format"] in profile.formats:
+                rows[(profile.id, art["target"])] = _estimated_row(profile, art)
     arts = {a["target"]: a for a in out.get("artifacts", [])}
     for (target, artifact), file in _measurement_files(run):
-        rows[(target, artifact)] = _measured_row(file, target, artifact, arts.get(artifact))
+        rows[(target, artifact)] = _measured_row(file, target, artifact, arts.get(artifact),
+                                                 estimate=rows.get((target, artifact)))
     return list(rows.values())
+
+
+def _estimated_row(profile: Any, art: dict) -> dict:
+    """Latency from the profile's anchors (``estimated-anchors``) and energy from it."""
+    from targets import energy
+
+    latency = energy.estimate_latency(art["macs"], profile, art["format"])
+    fig = energy.estimate_from_profile(latency, profile).to_dict() \
+        if latency["value"] is not None else None
+    return {"target": profile.id, "artifact": art["target"], "format": art["format"],
+            "latency_ms": latency, "energy_mj": fig}
 
 
 def _measurement_files(run: Path) -> list[tuple[tuple[str, str], Path]]:
@@ -256,7 +266,8 @@ def _measurement_files(run: Path) -> list[tuple[tuple[str, str], Path]]:
     return [((f.parent.name, f.stem), f) for f in sorted(folder.glob("*/*.json"))]
 
 
-def _measured_row(file: Path, target: str, artifact: str, art: dict | None) -> dict:
+def _measured_row(file: Path, target: str, artifact: str, art: dict | None, *,
+                  estimate: dict | None = None) -> dict:
     from targets import energy
     from targets.errors import TargetError
     from targets.spec import get_profile
@@ -270,8 +281,9 @@ def _measured_row(file: Path, target: str, artifact: str, art: dict | None) -> d
         raise bad(f"cannot read it as JSON ({exc})") from None
     runner = data.get("runner") if isinstance(data, dict) else None
     method = data.get("method") if isinstance(data, dict) else None
-    if method not in MEASURED_LATENCY:
-        raise bad(f"method must be one of {', '.join(MEASURED_LATENCY)}. Received: {method!r}")
+    if method not in MEASUREMENT_METHODS:
+        raise bad(f"method must be one of {', '.join(MEASUREMENT_METHODS)}. "
+                  f"Received: {method!r}")
     lat = runner.get("latency_ms") if isinstance(runner, dict) else None
     if not isinstance(lat, dict) or not isinstance(lat.get("p50"), (int, float)):
         raise bad("runner.latency_ms.p50 is missing")
@@ -284,10 +296,17 @@ def _measured_row(file: Path, target: str, artifact: str, art: dict | None) -> d
                          f"p50 of {runner.get('runs', '?')} runs after "
                          f"{runner.get('warmup', '?')} warm-up (low: min, high: p99)",
                "confidence": "high"}
+    measurement = f"{MEASUREMENTS_DIR}/{target}/{file.name}"
+    meter = runner.get("energy_mj")
+    if method == EMULATED:
+        if meter is not None:
+            raise bad("runner.energy_mj under emulation is not a device's energy. Received: "
+                      "an energy figure with method 'emulated'")
+        return _emulated_row(target, artifact, art, estimate, latency, runner, device,
+                             measurement)
     row = {"target": target, "artifact": artifact,
            "format": art["format"] if art else None, "latency_ms": latency,
-           "energy_mj": None, "measurement": f"{MEASUREMENTS_DIR}/{target}/{file.name}"}
-    meter = runner.get("energy_mj")
+           "energy_mj": None, "measurement": measurement}
     if isinstance(meter, dict):
         row["energy_mj"] = _meter_figure(meter, host, bad)
         return row
@@ -303,9 +322,14 @@ def _measured_row(file: Path, target: str, artifact: str, art: dict | None) -> d
 def _meter_figure(meter: dict, host: str, bad: Callable[[str], Exception]) -> dict:
     from targets import energy
 
-    if meter.get("method", "measured-meter") != "measured-meter" \
-            or not isinstance(meter.get("value"), (int, float)):
-        raise bad(f"runner.energy_mj must be a measured-meter figure. Received: {meter!r}")
+    method = meter.get("method")
+    if method != "measured-meter":  # never promoted: a figure must say it was measured
+        why = ("has no method" if method is None else
+               "is an estimate" if str(method).startswith("estimated-") else "is not measured")
+        raise bad(f"runner.energy_mj {why}: a measurement file holds measured-meter figures "
+                  f"only. Received: method={method!r}")
+    if not isinstance(meter.get("value"), (int, float)):
+        raise bad(f"runner.energy_mj has no numeric value. Received: {meter!r}")
     value = max(float(meter["value"]), 0.0)
     nets = [max(float(w["net_mj"]), 0.0) for w in meter.get("per_window") or []
             if isinstance(w, dict) and isinstance(w.get("net_mj"), (int, float))] or [value]
@@ -317,3 +341,37 @@ def _meter_figure(meter: dict, host: str, bad: Callable[[str], Exception]) -> di
               + (f"; gross {gross:.4g} mJ" if isinstance(gross, (int, float)) else ""))
     return energy.EnergyFigure(value=value, low=min(nets + [value]), high=max(nets + [value]),
                                method="measured-meter", source=source).to_dict()
+
+
+def _emulated_row(target: str, artifact: str, art: dict | None, estimate: dict | None,
+                  timing: dict, runner: dict, device: dict, measurement: str) -> dict:
+    """A device row whose latency and energy stay estimates; the emulated run is kept beside
+    them under ``emulated`` (its timings say nothing about the device's speed)."""
+    from targets.errors import TargetError
+    from targets.spec import get_profile
+
+    row = copy.deepcopy(estimate) if estimate else None
+    if row is None and art is not None and "macs" in art:
+        try:
+            profile = get_profile(target)
+        except TargetError:
+            profile = None
+        if profile is not None and art["format"] in profile.formats:
+            row = _estimated_row(profile, art)
+    if row is None:
+        row = {"target": target, "artifact": artifact,
+               "format": art["format"] if art else None,
+               "latency_ms": {"value": None, "low": None, "high": None,
+                              "method": "estimated-anchors",
+                              "source": f"no profile '{target}' running this format to "
+                                        f"estimate from", "confidence": "none"},
+               "energy_mj": None}
+    reason = device.get("emulated") or "declared emulated by `edgecompress bench --emulated`"
+    row["emulated"] = {
+        "latency_ms": dict(timing, method=EMULATED, confidence="none",
+                           source=timing["source"].replace("on-device runner", "runner") +
+                           f"; under emulation ({reason}): not a device latency"),
+        "accuracy": runner.get("accuracy"), "samples": runner.get("samples"),
+        "machine": device.get("machine"), "runtime": runner.get("runtime"),
+        "measurement": measurement}
+    return row

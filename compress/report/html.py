@@ -6,7 +6,8 @@ canvas (no pyplot, no global backend switch); without matplotlib (the optional `
 extra) the page keeps its tables and says why the plots are missing.
 
 Every energy number carries a badge with its method: green ``measured-*``, amber
-``estimated-*`` (hatched bars in the plots), and a numbered source.
+``estimated-*`` (hatched bars in the plots), and a numbered source. Timings taken under
+emulation (qemu) carry a grey ``emulated`` badge beside a device's latency, never in its place.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ td.l,th.l{text-align:left}tr.grp td{border-top:2px solid #c9ced8}tr.base td{back
 .badge.measured{background:#d5f2dc;color:#13652b;border:1px solid #8fd3a0}
 .badge.estimated{background:#fff0cc;color:#7a5200;border:1px dashed #d9a93a}
 .badge.conf{background:#eef1f5;color:#3d4656;border:1px solid #cfd5de}
+.badge.emulated{background:#e9e6f5;color:#463a7a;border:1px dotted #8b80c0}
 .callout{background:#fff;border-left:4px solid #d9a93a;padding:10px 14px;margin:16px 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
 figure.wide{grid-column:1/-1}
@@ -71,7 +73,8 @@ def _e(text: Any) -> str:
 def _badge(method: str | None) -> str:
     if not method:
         return ""
-    kind = "measured" if method.startswith("measured") else "estimated"
+    kind = "measured" if method.startswith("measured") else \
+        "emulated" if method == "emulated" else "estimated"
     return f'<span class="badge {kind}">{_e(method)}</span>'
 
 
@@ -124,13 +127,25 @@ def _devices_table(report: dict, sources: _Sources) -> str:
         previous = d["target"]
         note = f"<br><span class=range>{_e(d['energy_note'])}</span>" if d.get("energy_note") \
             else ""
+        emulated = _emulated_note(d.get("emulated"), sources)
         rows.append(
             f"<tr{' class=grp' if first else ''}><td class=l><b>{_e(d['target']) if first else ''}"
             f"</b></td><td class=l>{_e(d['artifact'])}</td>"
-            f"<td>{_figure_cell(lat, fmt_ms, sources)}</td>"
+            f"<td>{_figure_cell(lat, fmt_ms, sources)}{emulated}</td>"
             f"<td><span class='badge conf'>{_e(lat.get('confidence', '?'))}</span></td>"
             f"<td>{_figure_cell(d.get('energy_mj'), fmt_energy, sources)}{note}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _emulated_note(emulated: dict | None, sources: _Sources) -> str:
+    """The emulated run under a device row: its timing, never the device's latency."""
+    if not emulated:
+        return ""
+    lat = emulated["latency_ms"]
+    acc = emulated.get("accuracy")
+    return (f"<br><span class=range>under emulation: {_e(fmt_ms(lat['value']))}"
+            f"{_badge('emulated')}{sources.ref(lat)} (not the device's latency)"
+            + (f", accuracy {_e(fmt_pct(acc))}" if acc is not None else "") + "</span>")
 
 
 # --- plots --------------------------------------------------------------------------------
@@ -385,7 +400,10 @@ LiteRT {_e(env.get('litert', '?'))} &middot; schema {_e(report.get('schema', '?'
 meter or a hardware counter; {_badge('estimated-profile')} (device power &times; latency),
 {_badge('estimated-ops')} (op-level model, for comparing artifacts only) and
 {_badge('estimated-anchors')} (latency from published anchors) are estimates, shown with a
-low&ndash;high range and hatched in plots. Numbers in brackets link to sources.</div>
+low&ndash;high range and hatched in plots. {_badge('emulated')} timings ran the device's
+userland under an emulator (qemu): they check that the artifact runs and what it computes, not
+how fast the device is, and are never used for energy. Numbers in brackets link to
+sources.</div>
 <h2>Summary</h2>{summary}
 <p class="meta">Accuracy, size and latency are measured on this host (batch 1, LiteRT for
 artifacts, Keras for the baseline); host latency is not a proxy for an edge device.</p>

@@ -107,7 +107,9 @@ def render_devices_markdown(report: dict) -> str:
     """The ``report.md`` section on energy and devices (every figure with its method)."""
     lines = ["## Energy and devices", "",
              "Energy per inference. Every figure names its method; `measured-*` only for "
-             "measurements, `estimated-*` for estimates, with a low-high range.", "",
+             "measurements, `estimated-*` for estimates, with a low-high range. `emulated` "
+             "timings (the device's userland under qemu) are shown beside a device's latency, "
+             "never as it, and never used for energy.", "",
              "| model | MACs | energy / inference (host, low - high) [method] |",
              "|---|---:|---|"]
     base = report.get("baseline") or {}
@@ -132,7 +134,11 @@ def render_devices_markdown(report: dict) -> str:
                       "energy / inference (low - high) [method] |", "|---|---|---|---|---|"]
         for d in devices:
             lat = d["latency_ms"]
-            lines.append(f"| {d['target']} | {d['artifact']} | {fmt_range(lat, fmt_ms)}{ref(lat)} "
+            emu = (d.get("emulated") or {}).get("latency_ms")
+            emulated = (f"; under emulation {fmt_ms(emu['value'])} [emulated]{ref(emu)}, not the "
+                        f"device's latency" if emu else "")
+            lines.append(f"| {d['target']} | {d['artifact']} | {fmt_range(lat, fmt_ms)}{ref(lat)}"
+                         f"{emulated} "
                          f"| {lat.get('confidence', '?')} | "
                          f"{fmt_range(d.get('energy_mj'), fmt_energy)}{ref(d.get('energy_mj'))} |")
     host = (report.get("energy") or {}).get("host") or {}

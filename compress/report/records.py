@@ -76,6 +76,8 @@ class Report:
     keras3: dict[str, Any] | None = None
     #: MACs, energy tiers and per-device figures (``compress.report.figures.DeviceFigures``)
     figures: Any = None
+    #: the engine the stages ran on (``compress.engines``)
+    engine: str | None = None
 
     def to_dict(self) -> dict:
         """``report.json``'s content (with the device figures when there are some)."""
@@ -83,6 +85,7 @@ class Report:
         out = {
             "schema": SCHEMA,
             "recipe": self.recipe,
+            **({} if self.engine is None else {"engine": self.engine}),
             "dataset": self.dataset,
             "baseline": self.baseline,
             "artifacts": [a.to_dict() for a in self.artifacts],

@@ -172,8 +172,8 @@ class Checkpoints:
                             details=r["details"], history=r["history"])
                 for r in self.finished]
 
-    def last_models(self, *, trust_model_code: bool) -> tuple[Any, np.lib.npyio.NpzFile | None,
-                                                             int | None]:
+    def last_models(self, *, trust_model_code: bool, native_keras3: bool = False
+                    ) -> tuple[Any, np.lib.npyio.NpzFile | None, int | None]:
         """The float model and QAT weights saved after the last finished stage."""
         from compress.errors import ModelLoadError
         from compress.models import load_model
@@ -181,7 +181,8 @@ class Checkpoints:
         last = self.finished[-1]
         folder = self.work / f"stage-{last['index'] + 1}"
         try:
-            model, _ = load_model(str(folder / "float.keras"), trust_model_code=trust_model_code)
+            model, _ = load_model(str(folder / "float.keras"), trust_model_code=trust_model_code,
+                                  native_keras3=native_keras3)
         except ModelLoadError as exc:
             raise OutputError(f"cannot resume: the checkpoint of stage {last['index'] + 1} "
                               f"could not be loaded: {exc.message}",

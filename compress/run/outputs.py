@@ -17,7 +17,7 @@ from compress.report.records import Report
 def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, trained: Any,
                   representative: Any, progress: Any, timings: dict[str, float],
                   t_start: float, dataset_info: dict | None = None,
-                  keras3_bridge: dict | None = None) -> dict:
+                  keras3_bridge: dict | None = None, engine: str | None = None) -> dict:
     """Save the model, export and measure each target, write report.json/.md/.html.
 
     With ``keras3_bridge`` (a Keras 3 model came in) the float model is saved back as Keras 3.
@@ -57,7 +57,7 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
     measured = Report(
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
         environment=environment(), dataset={**dataset.summary(), **(dataset_info or {})},
-        timings=timings, notes=notes, keras3=keras3_bridge)
+        timings=timings, notes=notes, keras3=keras3_bridge, engine=engine)
     devices = list(dict.fromkeys(t.device for t in recipe.targets if t.device))
     # MACs, energy tiers, per-device figures: the record is complete before anything is written
     report = dataclasses.replace(measured, figures=compute_figures(

@@ -154,7 +154,7 @@ class Prune:
 
         def choose(layer: Any) -> bool:
             cls = type(layer).__name__
-            if cls not in PRUNABLE_TYPES:
+            if not ctx.engine.prunable(layer):
                 if layer.weights and cls != "BatchNormalization":
                     self.skipped.append({"layer": layer.name, "reason": f"{cls} is not prunable"})
                 return False

@@ -1,0 +1,270 @@
+"""The keras3 engine: Keras 3 models (TensorFlow backend) as they are, without tf_keras or tfmot.
+
+Pruning keeps no wrapper classes and clones nothing: each selected kernel gets a mask variable
+and a constraint (``kernel * mask``) that the Keras 3 optimizer applies after every update, so
+pruned weights stay zero through later training; a callback advances the schedule and
+recomputes the masks (per-layer magnitude, or ``m:n`` blocks along the input channels).
+Subclassed models, custom layers that own a kernel and nested models (which stay nested) are
+pruned like any other. ``strip_pruning`` applies the masks a last time and removes the
+constraints.
+
+Not built on this engine yet: QAT and distillation (``STAGES`` in ``compress.engines``); with
+``engine: auto`` such recipes run on the tfmot engine through the Keras 3 bridge.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from compress.errors import CompressError, ModelLoadError, UnsupportedLayerError
+from compress.stages.base import KERNEL_ATTRS
+
+_PLAN = "_edgecompress_pruning"
+
+
+class Keras3Engine:
+    """Keras 3 behind the ``compress.engines.Engine`` interface."""
+
+    name = "keras3"
+    keras = keras
+
+    # -- models ------------------------------------------------------------------------------
+    def require(self, model: Any, *, what: str = "model") -> None:
+        if not isinstance(model, keras.Model):
+            raise ModelLoadError(
+                f"the keras3 engine works on Keras 3 models. Received: the {what} is "
+                f"{type(model).__module__}.{type(model).__name__}",
+                hint="use engine: tfmot (or auto) for tf_keras models")
+
+    def set_seed(self, seed: int) -> None:
+        keras.utils.set_random_seed(seed)
+
+    def copy(self, model: Any, *, flatten: bool = False) -> Any:
+        """A clone with the same weights; nested models stay nested (``flatten`` is ignored)."""
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        return clone
+
+    def flatten(self, model: Any) -> Any:
+        return model
+
+    def compile(self, model: Any, *, learning_rate: float, probabilities: bool) -> None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=not probabilities),
+                      metrics=["accuracy"])
+
+    def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
+        from compress.run.feed import fit_model
+
+        fit = fit_model(model, x, y, **kwargs)
+        return {k: list(map(float, v)) for k, v in fit.history.items()}
+
+    def callback(self, hooks: Any) -> Any:
+        return _HookCallback(hooks)
+
+    def check_strategy_scope(self, model: Any) -> None:
+        import tensorflow as tf
+
+        strategy = getattr(model, "_distribute_strategy", None)
+        if strategy is not None and not tf.distribute.has_strategy():
+            raise CompressError(
+                f"session.prepare() was called outside the scope of the model's "
+                f"{type(strategy).__name__}: the mask variables would not be mirrored",
+                hint="call it inside `with strategy.scope():` (where the model was built)")
+
+    # -- pruning -----------------------------------------------------------------------------
+    def prunable(self, layer: Any) -> bool:
+        """Any layer that owns a kernel (built-in or custom), not a model of its own."""
+        return not isinstance(layer, keras.Model) and bool(_kernels(layer))
+
+    def layers(self, model: Any) -> list:
+        """Every leaf layer, nested models included (they stay nested)."""
+        return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                if not layer._flatten_layers(include_self=False, recursive=False)]
+
+    def prune(self, model: Any, choose: Callable[[Any], bool], *, schedule: dict,
+              block: tuple[int, int] | None) -> tuple[Any, Any]:
+        """Masks on the kernels of the layers ``choose`` accepts; the model itself is kept."""
+        plan = _Pruning(schedule, block)
+        for layer in self.layers(model):
+            if choose(layer):
+                plan.add(layer)
+        object.__setattr__(model, _PLAN, plan)  # found again by the step callback
+        return model, plan
+
+    def stretch_schedule(self, schedule: Any, *, end_step: int, frequency: int) -> None:
+        schedule.schedule.update(end_step=end_step, frequency=frequency)
+
+    def pruning_callbacks(self) -> list:
+        return [_PruneStep()]
+
+    def pruning_step(self, model: Any) -> int:
+        plan = getattr(model, _PLAN, None)
+        return plan.step if plan is not None else 0
+
+    def mask_sparsity(self, model: Any) -> float:
+        plan = getattr(model, _PLAN, None)
+        return plan.mask_sparsity() if plan is not None else 0.0
+
+    def strip_pruning(self, model: Any) -> Any:
+        plan = getattr(model, _PLAN, None)
+        if plan is not None:
+            plan.finish()
+            object.__delattr__(model, _PLAN)
+        return model
+
+    # -- not on this engine yet --------------------------------------------------------------
+    def quantize(self, model: Any, **kwargs: Any) -> Any:
+        raise UnsupportedLayerError("QAT is not available on the keras3 engine yet",
+                                    hint="use engine: tfmot or auto (the Keras 3 bridge)")
+
+    def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
+        raise UnsupportedLayerError("distillation is not available on the keras3 engine yet",
+                                    hint="use engine: tfmot or auto (the Keras 3 bridge)")
+
+
+def _kernels(layer: Any) -> list:
+    out = []
+    for attr in KERNEL_ATTRS:
+        var = getattr(layer, attr, None)
+        if isinstance(var, keras.Variable) and var.trainable:
+            out.append(var)
+    return out
+
+
+class _MaskConstraint(keras.constraints.Constraint):
+    """``kernel * mask``: applied by the optimizer after each update."""
+
+    def __init__(self, mask: Any, previous: Any = None) -> None:
+        self.mask = mask
+        self.previous = previous
+
+    def __call__(self, w: Any) -> Any:
+        if self.previous is not None:
+            w = self.previous(w)
+        return w * self.mask
+
+
+class _Pruning:
+    """The masks of one pruned model and their schedule (in optimizer steps)."""
+
+    def __init__(self, schedule: dict, block: tuple[int, int] | None) -> None:
+        self.schedule = dict(schedule)
+        self.block = block
+        self.step = 0
+        self.entries: list[tuple[Any, Any, Any]] = []  # (kernel, mask variable, old constraint)
+
+    def add(self, layer: Any) -> None:
+        for var in _kernels(layer):
+            mask = keras.Variable(np.ones(tuple(var.shape), dtype="float32"), trainable=False,
+                                  dtype=var.dtype, name=f"{layer.name}_mask")
+            self.entries.append((var, mask, var.constraint))
+            var.constraint = _MaskConstraint(mask, var.constraint)
+
+    def target(self, step: int) -> float:
+        s = self.schedule
+        if s["kind"] == "constant":
+            return s["final"]
+        progress = min(1.0, step / max(1, s["end_step"]))
+        return s["final"] + (s["initial"] - s["final"]) * (1.0 - progress) ** 3
+
+    def due(self, step: int) -> bool:
+        s = self.schedule
+        if s["kind"] != "constant" and step > s["end_step"]:
+            return False
+        return step % max(1, s["frequency"]) == 0
+
+    def update(self, step: int) -> None:
+        """Recompute every mask for this step's target sparsity and zero the pruned weights."""
+        sparsity = self.target(step)
+        for var, mask, _ in self.entries:
+            w = np.asarray(var.numpy())
+            new = _block_mask(w, self.block) if self.block else _magnitude_mask(w, sparsity)
+            mask.assign(new.astype("float32"))
+            var.assign(w * new)
+
+    def mask_sparsity(self) -> float:
+        zeros = sum(int(np.sum(np.asarray(m.numpy()) == 0)) for _, m, _ in self.entries)
+        total = sum(int(np.prod(m.shape)) for _, m, _ in self.entries)
+        return zeros / total if total else 0.0
+
+    def finish(self) -> None:
+        for var, mask, previous in self.entries:
+            var.assign(np.asarray(var.numpy()) * np.asarray(mask.numpy()))
+            var.constraint = previous
+
+
+def _magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """Zero the ``sparsity`` fraction of smallest-magnitude weights."""
+    k = int(round(sparsity * w.size))
+    if k <= 0:
+        return np.ones_like(w, dtype=bool)
+    flat = np.abs(w).ravel()
+    threshold = np.partition(flat, k - 1)[k - 1]
+    mask = np.abs(w) > threshold
+    # ties at the threshold: keep exactly size - k weights
+    extra = int(mask.size - k - mask.sum())
+    if extra > 0:
+        ties = np.flatnonzero((np.abs(w) == threshold).ravel())[:extra]
+        mask.ravel()[ties] = True
+    return mask
+
+
+def _block_mask(w: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """``m:n``: the m largest of every n consecutive weights along the input channels."""
+    m, n = block
+    moved = np.moveaxis(w, -2, -1) if w.ndim >= 2 else w
+    shape = moved.shape
+    flat = moved.reshape(-1, shape[-1])
+    pad = (-flat.shape[1]) % n
+    padded = np.pad(np.abs(flat), ((0, 0), (0, pad)))
+    groups = padded.reshape(flat.shape[0], -1, n)
+    order = np.argsort(-groups, axis=-1, kind="stable")
+    keep = np.zeros_like(groups, dtype=bool)
+    np.put_along_axis(keep, order[..., :m], True, axis=-1)
+    keep = keep.reshape(flat.shape[0], -1)[:, :flat.shape[1]].reshape(shape)
+    return np.moveaxis(keep, -1, -2) if w.ndim >= 2 else keep
+
+
+class _PruneStep(keras.callbacks.Callback):
+    """Advances the pruning step and updates the masks when the schedule says so."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        plan = getattr(self.model, _PLAN, None)
+        if plan is None:
+            return
+        if plan.due(plan.step):
+            plan.update(plan.step)
+        plan.step += 1
+
+
+class _HookCallback(keras.callbacks.Callback):
+    """Forwards ``fit``'s events to a driver object (see ``compress.session``)."""
+
+    def __init__(self, hooks: Any) -> None:
+        super().__init__()
+        self.hooks = hooks
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.hooks.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        epochs = int(self.params.get("epochs") or 1)
+        steps = int(self.params.get("steps") or 1)
+        self.hooks.on_train_begin(epochs * steps, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.hooks.on_batch_begin is not None:
+            self.hooks.on_batch_begin(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.hooks.on_epoch_end(epoch, logs)
+
+
+#: The engine object ``compress.engines.get_engine("keras3")`` returns.
+ENGINE = Keras3Engine()

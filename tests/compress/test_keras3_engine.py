@@ -1,0 +1,177 @@
+"""The native Keras 3 engine (``compress.engines.keras3``): pruning of Keras 3 models as they
+are (Functional with a nested model, subclassed with a residual add, a custom layer owning a
+kernel), no wrappers, no bridge; m:n masks; the callback API inside a plain Keras 3 fit;
+engine selection (recipe ``engine``, report ``engine``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from compress.engines import choose_engine, runs_stages
+from compress.errors import ModelLoadError, RecipeError
+from compress.recipe import load_recipe
+
+keras = pytest.importorskip("keras")
+
+PRUNE = {"kind": "prune", "final_sparsity": 0.5, "epochs": 1}
+TARGETS = {"targets": ["float32", "int8"], "benchmark": {"warmup": 1, "runs": 3}}
+
+
+@keras.saving.register_keras_serializable(package="edgecompress_tests")
+class Project(keras.layers.Layer):
+    """A custom layer that owns a kernel (not a built-in class)."""
+
+    def __init__(self, units: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, shape):
+        self.kernel = self.add_weight(shape=(shape[-1], self.units), name="kernel")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+class Residual(keras.Model):
+    """A subclassed model: its own call with Conv2D, BatchNormalization, Dense, a residual add."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.c1 = keras.layers.Conv2D(8, 3, padding="same", name="c1")
+        self.bn = keras.layers.BatchNormalization(name="bn")
+        self.c2 = keras.layers.Conv2D(8, 3, padding="same", name="c2")
+        self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
+        self.head = keras.layers.Dense(10, name="logits")
+
+    def call(self, x, training=False):
+        h = keras.ops.relu(self.bn(self.c1(x), training=training))
+        return self.head(self.pool(h + self.c2(h)))
+
+
+def _functional_with_nested():
+    inner = keras.Sequential([keras.layers.Conv2D(8, 3, name="inner_conv"), keras.layers.ReLU()],
+                             name="inner")
+    inp = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.MaxPooling2D()(inner(inp)))
+    x = keras.layers.ReLU()(Project(32, name="project")(x))
+    return keras.Model(inp, keras.layers.Dense(10, name="logits")(x), name="nested_cnn")
+
+
+def _trained(model, data):
+    keras.utils.set_random_seed(0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.x_train[:512], data.y_train[:512], epochs=1, batch_size=64, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data(small_data):
+    from calibration import sources
+
+    return sources.subsample(small_data, train=512, test=128, seed=0)
+
+
+@pytest.mark.parametrize("build", ["functional", "subclassed"])
+def test_prune_runs_natively_on_keras3_models(build, data, tmp_path):
+    from compress import compress_model
+
+    model = _functional_with_nested() if build == "functional" else Residual()
+    if build == "subclassed":
+        model(np.zeros((1, 28, 28, 1), np.float32))
+    model = _trained(model, data)
+    before = [w.copy() for w in model.get_weights()]
+    result = compress_model(model, {"name": "k3", "stages": [PRUNE], **TARGETS}, data=data,
+                            out_dir=tmp_path / "run")
+    report = json.loads((result.out_dir / "report.json").read_text())
+    assert report["engine"] == "keras3" and "keras3" not in report  # no bridge
+    stage = report["stages"][0]
+    assert stage["measured_sparsity"] == pytest.approx(0.5, abs=0.01)
+    expected = ({"inner_conv", "project", "logits"} if build == "functional"
+                else {"c1", "c2", "logits"})
+    assert set(stage["pruned_layers"]) == expected
+    # the model that comes back is the Keras 3 model, its structure kept (nested stays nested)
+    assert isinstance(result.model, keras.Model) and type(result.model) is type(model)
+    if build == "functional":
+        assert isinstance(result.model.get_layer("inner"), keras.Sequential)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), \
+        "the caller's model was modified"
+    for art in report["artifacts"]:
+        assert art["sparsity"] > 0.4, art  # the zeros survive conversion (biases dilute)
+    # the float32 artifact computes what the compressed Keras 3 model computes
+    from compress.artifacts.evaluate import evaluate_tflite
+
+    keras_top1 = np.argmax(np.asarray(result.model(data.x_test, training=False)), axis=-1)
+    agreement = evaluate_tflite(result.out_dir / "artifacts/float32.tflite", data.x_test,
+                                keras_top1)
+    assert agreement >= 0.99
+
+
+def test_m_by_n_masks_keep_m_of_every_n(data, tmp_path):
+    from compress import compress_model
+
+    model = _trained(_functional_with_nested(), data)
+    recipe = {"name": "k3-24", "stages": [{"kind": "prune", "structure": "2:4", "epochs": 1}],
+              "targets": ["float32"], "benchmark": {"warmup": 1, "runs": 3}}
+    result = compress_model(model, recipe, data=data, out_dir=tmp_path / "run")
+    kernel = result.model.get_layer("logits").kernel.numpy()  # (in, out): blocks along `in`
+    blocks = kernel.T.reshape(kernel.shape[1], -1, 4)
+    assert np.all(np.count_nonzero(blocks, axis=-1) <= 2)
+
+
+def test_callback_api_prunes_inside_a_plain_keras3_fit(data, tmp_path):
+    from compress import Session
+
+    session = Session({"name": "cb", "stages": [PRUNE], "targets": ["float32"],
+                       "benchmark": {"warmup": 1, "runs": 3}}, data=data)
+    model = session.prepare(_functional_with_nested())
+    assert session.engine_name == "keras3"
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(data.x_train, data.y_train, epochs=2, batch_size=64, verbose=0,
+                        callbacks=[session.callback()])
+    assert history.history["sparsity"][-1] == pytest.approx(0.5, abs=0.01)
+    result = session.finalize(model, out_dir=tmp_path / "run")
+    assert result.report["engine"] == "keras3"
+    assert result.report["stages"][0]["driven_by"] == "user fit (callback API)"
+    kernel = model.get_layer("logits").kernel
+    assert kernel.constraint is None  # the masks' constraints are gone after finalize
+    assert np.mean(kernel.numpy() == 0) == pytest.approx(0.5, abs=0.01)
+
+
+def test_callback_api_without_the_callback_fails_loudly(data, tmp_path):
+    from compress import CompressError, Session
+
+    session = Session({"name": "cb", "stages": [PRUNE], "targets": ["float32"]}, data=data)
+    model = session.prepare(_functional_with_nested())
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.x_train[:64], data.y_train[:64], epochs=1, verbose=0)
+    with pytest.raises(CompressError, match="prune stage's training hooks never ran"):
+        session.finalize(model, out_dir=tmp_path / "run")
+
+
+def test_engine_selection():
+    assert choose_engine("auto", keras3_model=True, kinds=("prune", "finetune")) == "keras3"
+    assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
+    assert choose_engine("auto", keras3_model=False, kinds=("prune",)) == "tfmot"
+    assert choose_engine("tfmot", keras3_model=True, kinds=("prune",)) == "tfmot"
+    assert runs_stages("tfmot", ("qat", "distill")) and not runs_stages("keras3", ("qat",))
+    with pytest.raises(RecipeError, match="keras3 engine does not run stage kind.*qat.*Received"):
+        load_recipe({"engine": "keras3", "stages": [{"kind": "qat"}]})
+    with pytest.raises(RecipeError, match="engine: must be one of auto, tfmot, keras3"):
+        load_recipe({"engine": "keras"})
+    assert load_recipe({}).to_dict()["engine"] == "auto"
+
+
+def test_keras3_engine_refuses_a_tf_keras_model(tiny_model_path, data, tmp_path):
+    from compress import compress_model
+
+    with pytest.raises(ModelLoadError, match="keras3 engine works on Keras 3 models"):
+        compress_model(str(tiny_model_path), {"engine": "keras3", "stages": [PRUNE],
+                                              "targets": ["float32"]},
+                       data=data, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
