@@ -469,12 +469,39 @@ def thermal_state() -> dict:
     return {"temperature_c": temp, "throttled": throttled}
 
 
+_X86_CPUINFO = re.compile(r"^(?:vendor_id\s*:\s*(\S+)|flags\s*:.*\bsse2\b)", re.M)
+
+
+def emulation(machine: str | None = None, *, cpuinfo: str | None = None,
+              devicetree: str | None = None) -> str | None:
+    """Why this machine looks emulated (qemu), or None: timings taken here are not a device's.
+
+    qemu-user runs ARM programs on an x86 kernel: ``platform.machine()`` says ARM while the
+    kernel's ``/proc/cpuinfo`` still describes the x86 CPU. qemu-system boards carry a
+    ``qemu``/``dummy-virt`` device tree. The arguments replace what is read (for tests).
+    """
+    machine = platform.machine() if machine is None else machine
+    cpuinfo = (_read("/proc/cpuinfo") or "") if cpuinfo is None else cpuinfo
+    if machine.lower().startswith(("aarch64", "arm")):
+        found = _X86_CPUINFO.search(cpuinfo)
+        if found:
+            vendor = found.group(1) or "an x86"
+            return (f"qemu-user: platform.machine() is {machine} but /proc/cpuinfo describes "
+                    f"{vendor} x86 CPU")
+    tree = ((_read("/sys/firmware/devicetree/base/compatible") or "")
+            if devicetree is None else devicetree).replace("\x00", " ").strip()
+    if "qemu" in tree.lower() or "dummy-virt" in tree:
+        return f"qemu-system: device tree compatible {tree!r}"
+    return None
+
+
 def device_info() -> dict:
-    """What machine this is: architecture, CPU/board model, OS, cores, thermal state."""
+    """What machine this is: architecture, CPU/board model, OS, cores, thermal state, and
+    whether it is emulated (``emulated``: the reason, or None)."""
     return {"machine": platform.machine(), "processor": _processor(),
             "os": platform.platform(), "hostname": platform.node(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            **thermal_state()}
+            "emulated": emulation(), **thermal_state()}
 
 
 def peak_rss_bytes() -> int | None:
@@ -637,7 +664,8 @@ def render(result: dict) -> str:
         ("model", f"{result['model']} ({result['model_size_bytes'] / 1024:.1f} KiB)"),
         ("runtime", f"{result['runtime']['package']} {result['runtime']['version']}, threads "
                     f"{result['threads'] or 'default'}, delegate {result['delegate'] or 'none'}"),
-        ("device", f"{dev['machine']} / {dev['processor'] or '?'}{temp}"),
+        ("device", f"{dev['machine']} / {dev['processor'] or '?'}{temp}"
+                   + (f" (EMULATED: {dev['emulated']})" if dev.get("emulated") else "")),
         ("init", f"{result['init_ms']:.2f} ms, first inference "
                  f"{result['first_inference_ms']:.3f} ms"),
         ("latency", f"p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  "

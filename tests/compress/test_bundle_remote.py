@@ -325,3 +325,29 @@ def test_bench_ssh_failure_names_the_host_and_ssh_error(run_dir, capsys, tmp_pat
     assert code == 1
     assert "ssh to nobody@127.0.0.1" in err and "Connection refused" in err
     assert "Traceback" not in err
+
+
+# --- emulated -----------------------------------------------------------------------------
+
+
+def test_bench_emulated_is_labelled_and_never_replaces_a_device_measurement(run_copy, capsys,
+                                                                            refreshed):
+    code, records, err = _bench(run_copy, capsys, "--artifact", "int8", "--emulated")
+    assert code == 0, err
+    assert records[0]["method"] == "emulated"
+    path = run_copy / "measurements" / "rpi4" / "int8.json"
+    assert json.loads(path.read_text())["method"] == "emulated"
+    device = dict(records[0], method="measured-on-device", host="pi@raspberrypi")
+    path.write_text(json.dumps(device))
+    code, _, err = _bench(run_copy, capsys, "--artifact", "int8", "--emulated")
+    assert code == 1 and "an emulated run would replace it" in err
+    assert json.loads(path.read_text()) == device
+
+
+def test_runner_detected_emulation_labels_the_result():
+    from compress.devices import remote
+
+    host = remote.LocalHost()
+    assert remote._method(host, {"device": {"emulated": None}}, False) == "measured-on-host"
+    assert remote._method(host, {"device": {"emulated": "qemu-user: ..."}}, False) == "emulated"
+    assert remote._method(host, {"device": {}}, True) == "emulated"

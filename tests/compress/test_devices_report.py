@@ -354,3 +354,66 @@ def test_compare_does_not_mix_methods():
     a = {"value": 1.0, "low": 1.0, "high": 1.0, "method": "measured-rapl", "source": "x"}
     b = dict(a, method="estimated-ops")
     assert "methods differ" in report_compare._delta("energy_mj", a, b)["note"]
+
+
+# --- honest measurement methods -----------------------------------------------------------
+
+
+def _load(run_dir: Path) -> dict:
+    return json.loads((run_dir / "report.json").read_text())
+
+
+@pytest.mark.parametrize("method,why", [(None, "has no method"),
+                                        ("estimated-profile", "is an estimate"),
+                                        ("estimated-ops", "is an estimate"),
+                                        ("measured-rapl", "is not measured")])
+def test_meter_figure_without_measured_meter_method_is_refused(run_dir, method, why):
+    """A meter figure is never promoted to measured-meter: no method or an estimate is refused."""
+    meter = {"value": 1.5, "source": "python3 ina219.py", "per_window": [{"net_mj": 1.5}]}
+    if method is not None:
+        meter["method"] = method
+    _measure(run_dir, "rpi4", "int8", meter=meter)
+    with pytest.raises(BenchmarkError, match=rf"int8.json: runner.energy_mj {why}: .* "
+                                             rf"Received: method={method!r}"):
+        report_figures.device_figures(_load(run_dir), run_dir)
+    with pytest.raises(BenchmarkError, match="has no method"):  # through the refresh too
+        meter.pop("method", None)
+        _measure(run_dir, "rpi4", "int8", meter=meter)
+        report_files.refresh_report(run_dir)
+
+
+def test_emulated_timings_are_never_device_latency_or_energy(run_dir):
+    plain = {(d["target"], d["artifact"]): d for d in report_figures.device_figures(
+        _load(run_dir), run_dir, targets=["rpi4"])["devices"]}
+    _measure(run_dir, "rpi4", "int8", method="emulated")
+    _measure(run_dir, "rpi5", "int8", method="emulated")  # rpi5 not among the profiles below
+    report = report_files.refresh_report(run_dir, targets=["rpi4"])
+    rows = {(d["target"], d["artifact"]): d for d in report["devices"]}
+    for key in (("rpi4", "int8"), ("rpi5", "int8")):
+        row = rows[key]
+        assert row["latency_ms"]["method"] == "estimated-anchors"
+        assert row["energy_mj"]["method"] == "estimated-profile"
+        emulated = row["emulated"]
+        assert emulated["latency_ms"]["method"] == "emulated"
+        assert emulated["latency_ms"]["value"] == 3.0 and emulated["latency_ms"]["low"] == 2.8
+        assert "not a device latency" in emulated["latency_ms"]["source"]
+        assert emulated["machine"] == "aarch64"
+        assert emulated["measurement"] == f"measurements/{key[0]}/int8.json"
+    # the device figures are the estimates, as if there were no emulated run
+    assert {k: v for k, v in rows[("rpi4", "int8")].items() if k != "emulated"} == \
+        plain[("rpi4", "int8")]
+    for d in report["devices"]:
+        assert d["latency_ms"]["method"] != "emulated"
+        assert (d["energy_mj"] or {}).get("method") != "emulated"
+    md = (run_dir / "report.md").read_text()
+    assert md.count("[emulated]") == 2 and "not the device's latency" in md
+    page = (run_dir / "report.html").read_text()
+    assert page.count('<span class="badge emulated">emulated</span>') == 3  # callout + 2 rows
+    assert "(not the device's latency)" in page
+
+
+def test_emulated_measurement_with_energy_is_refused(run_dir):
+    _measure(run_dir, "rpi4", "int8", method="emulated",
+             meter={"value": 1.0, "method": "measured-meter", "per_window": []})
+    with pytest.raises(BenchmarkError, match="under emulation is not a device's energy"):
+        report_figures.device_figures(_load(run_dir), run_dir)

@@ -216,3 +216,18 @@ def test_quantize_and_dequantize_helpers():
     float_detail = {"dtype": np.float32, "quantization": (0.0, 0)}
     assert runner.quantize_input(np.array([1, 2]), float_detail).dtype == np.float32
     assert runner.dequantize_output(np.array([0.25], np.float32), float_detail)[0] == 0.25
+
+
+def test_emulation_is_detected_from_what_the_kernel_says():
+    from targets import runner as device_runner
+
+    x86 = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse sse2 avx\n"
+    pi = "processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n"
+    assert "qemu-user" in device_runner.emulation("aarch64", cpuinfo=x86, devicetree="")
+    assert "GenuineIntel" in device_runner.emulation("armv7l", cpuinfo=x86, devicetree="")
+    assert device_runner.emulation("aarch64", cpuinfo=pi,
+                                   devicetree="raspberrypi,4-model-b\x00brcm,bcm2711\x00") is None
+    assert device_runner.emulation("x86_64", cpuinfo=x86, devicetree="") is None
+    assert "qemu-system" in device_runner.emulation("aarch64", cpuinfo=pi,
+                                                    devicetree="linux,dummy-virt\x00")
+    assert "emulated" in device_runner.device_info()
