@@ -259,7 +259,7 @@ class Session:
             cfg = self.recipe.stages[quant_from]
             quant = make_stage(cfg).prepare(float_model, self._context(quant_from, 1))
             quant.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
-            trained.quant_model = quant
+            trained.quant_model = self.engine.finalize_quantized(quant)
         trained.resumed_after = checkpoints.resumed_from
         return trained, checkpoints.finished[-1]["index"] + 1
 

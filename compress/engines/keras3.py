@@ -8,7 +8,14 @@ Subclassed models, custom layers that own a kernel and nested models (which stay
 pruned like any other. ``strip_pruning`` applies the masks a last time and removes the
 constraints.
 
-Not built on this engine yet: QAT and distillation (``STAGES`` in ``compress.engines``); with
+QAT fake-quantizes the selected kernels per output channel (symmetric int8, straight-through
+gradient) by swapping each layer's class for a subclass whose ``kernel`` property returns the
+quantized kernel; afterwards the classes are swapped back and the kernels hold int8-grid
+values, so the int8 converter reproduces them exactly (a BatchNormalization folded into them
+scales whole output channels, which keeps them on a per-channel grid). Activations are
+calibrated by the converter from the representative samples. Pruned zeros stay zero.
+
+Not built on this engine yet: distillation (``STAGES`` in ``compress.engines``); with
 ``engine: auto`` such recipes run on the tfmot engine through the Keras 3 bridge.
 """
 
@@ -23,6 +30,7 @@ from compress.errors import CompressError, ModelLoadError, UnsupportedLayerError
 from compress.stages.base import KERNEL_ATTRS
 
 _PLAN = "_edgecompress_pruning"
+_ZEROS = "_edgecompress_qat_zeros"
 
 
 class Keras3Engine:
@@ -117,14 +125,90 @@ class Keras3Engine:
             object.__delattr__(model, _PLAN)
         return model
 
-    # -- not on this engine yet --------------------------------------------------------------
-    def quantize(self, model: Any, **kwargs: Any) -> Any:
-        raise UnsupportedLayerError("QAT is not available on the keras3 engine yet",
-                                    hint="use engine: tfmot or auto (the Keras 3 bridge)")
+    # -- quantization-aware training ---------------------------------------------------------
+    def quantize(self, model: Any, *, select: Callable[[str, str], bool],
+                 preserve_sparsity: bool) -> tuple[Any, list[str], list[str]]:
+        """A copy of ``model`` whose selected kernels are fake-quantized per output channel
+        (symmetric int8, straight-through gradient) during training.
 
+        The layers are not wrapped: each selected layer's class is swapped for a subclass whose
+        ``kernel`` property returns the fake-quantized kernel; ``finalize_quantized`` swaps it
+        back and stores the quantized values. Activations are calibrated when the int8 file is
+        converted (representative samples). Returns the model, the output-only layers (none
+        here) and the layers left float with the reason.
+        """
+        quantized = self.copy(model)
+        left_float: list[str] = []
+        zeros = _Pruning({"kind": "constant", "final": 0.0, "frequency": 1}, None)
+        for layer in self.layers(quantized):
+            if not _kernels(layer):
+                continue
+            if preserve_sparsity:  # every kernel's zeros stay zero, quantized or not
+                zeros.add(layer, mask=lambda w: w != 0)
+            reason = _qat_refusal(layer, select)
+            if reason:
+                left_float.append(f"{layer.name} ({reason})")
+                continue
+            layer.__class__ = _fake_quant_class(type(layer))
+        object.__setattr__(quantized, _ZEROS, zeros)
+        return quantized, [], left_float
+
+    def finalize_quantized(self, model: Any) -> Any:
+        """Swap the fake-quant classes back; kernels keep their int8-grid values."""
+        for layer in self.layers(model):
+            original = getattr(type(layer), "_edgecompress_original", None)
+            if original is None:
+                continue
+            grid = np.asarray(layer.kernel)  # the fake-quantized kernel
+            layer.__class__ = original
+            layer._kernel.assign(grid)
+        zeros = getattr(model, _ZEROS, None)
+        if zeros is not None:  # the preserved zeros' constraints are removed
+            zeros.finish()
+            object.__delattr__(model, _ZEROS)
+        return model
+
+    # -- not on this engine yet --------------------------------------------------------------
     def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
         raise UnsupportedLayerError("distillation is not available on the keras3 engine yet",
                                     hint="use engine: tfmot or auto (the Keras 3 bridge)")
+
+
+def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
+    """Why a layer with a kernel is not fake-quantized, or None."""
+    cls = type(layer)
+    if not select(layer.name, cls.__name__):
+        return "not selected by layers:"
+    prop = getattr(cls, "kernel", None)
+    if not isinstance(prop, property) or not hasattr(layer, "_kernel"):
+        return f"{cls.__name__} has no kernel property to fake-quantize"
+    return None
+
+
+def _fake_quant(w: Any) -> Any:
+    """Symmetric int8 per output channel (last axis), straight-through gradient."""
+    axes = tuple(range(len(w.shape) - 1))
+    scale = keras.ops.maximum(keras.ops.max(keras.ops.abs(w), axis=axes, keepdims=True),
+                              1e-12) / 127.0
+    q = keras.ops.clip(keras.ops.round(w / scale), -127.0, 127.0) * scale
+    return w + keras.ops.stop_gradient(q - w)
+
+
+_FAKE_QUANT_CLASSES: dict[type, type] = {}
+
+
+def _fake_quant_class(cls: type) -> type:
+    """``cls`` with a ``kernel`` property that returns the fake-quantized kernel."""
+    if cls not in _FAKE_QUANT_CLASSES:
+        base = cls.kernel
+
+        def kernel(self):
+            return _fake_quant(base.fget(self))
+
+        _FAKE_QUANT_CLASSES[cls] = type(cls.__name__, (cls,), {
+            "kernel": property(kernel), "_edgecompress_original": cls,
+            "__module__": cls.__module__})
+    return _FAKE_QUANT_CLASSES[cls]
 
 
 def _kernels(layer: Any) -> list:
@@ -158,12 +242,15 @@ class _Pruning:
         self.step = 0
         self.entries: list[tuple[Any, Any, Any]] = []  # (kernel, mask variable, old constraint)
 
-    def add(self, layer: Any) -> None:
+    def add(self, layer: Any, *, mask: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """Mask the layer's kernels: all ones, or ``mask(kernel)`` (keep where True)."""
         for var in _kernels(layer):
-            mask = keras.Variable(np.ones(tuple(var.shape), dtype="float32"), trainable=False,
-                                  dtype=var.dtype, name=f"{layer.name}_mask")
-            self.entries.append((var, mask, var.constraint))
-            var.constraint = _MaskConstraint(mask, var.constraint)
+            start = np.ones(tuple(var.shape), dtype="float32") if mask is None \
+                else mask(np.asarray(var.numpy())).astype("float32")
+            mask_var = keras.Variable(start, trainable=False, dtype=var.dtype,
+                                      name=f"{layer.name}_mask")
+            self.entries.append((var, mask_var, var.constraint))
+            var.constraint = _MaskConstraint(mask_var, var.constraint)
 
     def target(self, step: int) -> float:
         s = self.schedule

@@ -186,6 +186,10 @@ class TfmotEngine:
             raise _unsupported_error(exc) from None
         return quantized, output_only, left_float
 
+    def finalize_quantized(self, model: Any) -> Any:
+        """The QAT model exports as it is (its quantizers carry the ranges)."""
+        return model
+
     # -- distillation ------------------------------------------------------------------------
     def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
         from compress.engines.distiller import Distiller

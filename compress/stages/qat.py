@@ -75,8 +75,11 @@ class Qat:
         return quantized
 
     def finalize(self, model: Any, ctx: StageContext) -> tuple[Any, dict]:
+        model = ctx.engine.finalize_quantized(model)
         details = {
-            "scheme": "default_8bit" + ("+prune_preserve" if self.preserve_sparsity else ""),
+            "scheme": ("default_8bit" if ctx.engine.name == "tfmot" else
+                       "weights_int8_per_channel") + ("+prune_preserve"
+                                                      if self.preserve_sparsity else ""),
             "preserve_sparsity": self.preserve_sparsity,
             "output_only_layers": self.output_only,
             "float_layers": self.left_float,

@@ -159,9 +159,9 @@ def test_engine_selection():
     assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
     assert choose_engine("auto", keras3_model=False, kinds=("prune",)) == "tfmot"
     assert choose_engine("tfmot", keras3_model=True, kinds=("prune",)) == "tfmot"
-    assert runs_stages("tfmot", ("qat", "distill")) and not runs_stages("keras3", ("qat",))
-    with pytest.raises(RecipeError, match="keras3 engine does not run stage kind.*qat.*Received"):
-        load_recipe({"engine": "keras3", "stages": [{"kind": "qat"}]})
+    assert runs_stages("tfmot", ("qat", "distill")) and runs_stages("keras3", ("prune", "qat"))
+    with pytest.raises(RecipeError, match="keras3 engine does not run stage kind.*distill"):
+        load_recipe({"engine": "keras3", "stages": [{"kind": "distill"}]})
     with pytest.raises(RecipeError, match="engine: must be one of auto, tfmot, keras3"):
         load_recipe({"engine": "keras"})
     assert load_recipe({}).to_dict()["engine"] == "auto"
@@ -175,3 +175,49 @@ def test_keras3_engine_refuses_a_tf_keras_model(tiny_model_path, data, tmp_path)
                                               "targets": ["float32"]},
                        data=data, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("build", ["functional", "subclassed"])
+def test_qat_on_keras3_gives_a_full_integer_file_that_keeps_the_zeros(build, data, tmp_path):
+    from compress import Session
+    from compress.artifacts import export
+    from compress.artifacts.evaluate import evaluate_tflite
+    from compress.recipe import TargetSpec
+    from targets.tflite_graph import read_model
+
+    model = _functional_with_nested() if build == "functional" else Residual()
+    if build == "subclassed":
+        model(np.zeros((1, 28, 28, 1), np.float32))
+    model = _trained(model, data)
+    recipe = {"name": "k3q", "engine": "keras3", "targets": ["int8"],
+              "stages": [PRUNE, {"kind": "qat", "epochs": 1}]}
+    session = Session(recipe)
+    trained = session.train(model, data.x_train, data.y_train)
+    assert session.engine_name == "keras3"
+    qat = trained.stages[1].details
+    assert qat["scheme"] == "weights_int8_per_channel+prune_preserve"
+    if build == "functional":  # a custom layer with a plain kernel attribute is listed
+        assert qat["float_layers"] == ["project (Project has no kernel property to "
+                                       "fake-quantize)"]
+    quant = trained.quant_model
+    assert type(quant) is type(model)  # the fake-quant classes are gone after the stage
+    assert all(type(layer).__module__.startswith("keras") or layer.name == "project"
+               for layer in session.engine.layers(quant))
+    for layer in session.engine.layers(quant):  # kernels on a per-channel int8 grid
+        if hasattr(layer, "_kernel") and layer.name != "project":
+            w = np.asarray(layer.kernel)
+            scale = np.max(np.abs(w), axis=tuple(range(w.ndim - 1))) / 127
+            np.testing.assert_allclose(w / scale, np.round(w / scale), atol=1e-3)
+    blob = export.convert(quant, TargetSpec("int8"), representative=data.x_train[:64])
+    graph = read_model(blob)
+    assert set(graph.dtype_counts()) <= {"int8", "int32"}, graph.dtype_counts()
+    assert graph.weight_stats()["sparsity"] == pytest.approx(0.5, abs=0.01)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(blob)
+    keras_top1 = np.argmax(np.asarray(quant(data.x_test, training=False)), axis=-1)
+    assert evaluate_tflite(path, data.x_test, keras_top1) >= 0.95  # tiny model, 128 samples
+
+
+def test_auto_keeps_qat_recipes_on_tfmot_until_measured():
+    assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
+    assert choose_engine("keras3", keras3_model=True, kinds=("prune", "qat")) == "keras3"
