@@ -6,14 +6,19 @@ from typing import Any
 
 
 def fashion_cnn(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
-                *, width: int = 32, dense_units: int = 128) -> Any:
+                *, width: int = 32, dense_units: int = 128, keras: Any = None) -> Any:
     """A small CNN for 28x28 grey images: ~422k params, ~4.2M MACs per image.
 
     Two Conv-BN-ReLU-MaxPool blocks (width, 2*width filters), Dropout, Dense, logits.
     Conv+BN pairs have no activation in between so tfmot's QAT folds them; BN momentum 0.9
     keeps evaluation statistics sound even after few steps (small data, tests).
+
+    Args:
+        keras: the Keras module to build it with (default tf_keras; ``import keras`` for a
+            Keras 3 model).
     """
-    from compress._keras import keras
+    if keras is None:
+        from compress._keras import keras
 
     layers = keras.layers
     inputs = keras.Input(input_shape, name="image")

@@ -1,0 +1,146 @@
+"""The keras3 engine against the tfmot engine on the same Keras 3 CNN (issue 13's comparison).
+
+Trains ``compress.zoo.fashion_cnn`` built with Keras 3 on the data, saves it as a Keras 3
+``.keras`` file, then runs each recipe with ``engine: keras3`` and ``engine: tfmot`` (the
+Keras 3 bridge), alternating which engine goes first per seed, and writes
+``benchmarks/results/keras3_engine.{json,md}``: int8 accuracy per run, the mean per engine
+and recipe, and training seconds per epoch (prune and QAT stages) as a keras3/tfmot ratio.
+
+Usage:
+    .venv/bin/python benchmarks/keras3_engine.py [--seeds 0 1 2] [--recipes foundation prune75]
+        [--epochs 5] [--data fashion-mnist] [--out runs/keras3_engine] [--results-name NAME]
+
+The issue's figures need the full Fashion-MNIST (Debian's ``dataset-fashion-mnist``) and
+seeds 0 1 2; a smaller run says what it ran in its results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from _conditions import conditions, describe
+
+HERE = Path(__file__).resolve().parent
+RECIPES = {
+    "foundation": [{"kind": "prune", "final_sparsity": 0.5, "schedule": "polynomial",
+                    "epochs": 2}, {"kind": "qat", "epochs": 1}],
+    "prune75": [{"kind": "prune", "final_sparsity": 0.75, "schedule": "polynomial",
+                 "epochs": 2}, {"kind": "qat", "epochs": 1}],
+}
+ENGINES = ("keras3", "tfmot")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--epochs", type=int, default=5, help="baseline training epochs")
+    parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--out", default="runs/keras3_engine")
+    parser.add_argument("--results-name", default="keras3_engine")
+    args = parser.parse_args()
+
+    import keras
+
+    from calibration import sources
+    from compress import zoo
+    from compress.pipeline import compress_model
+
+    data = sources.load_dataset(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    baseline = out / "baseline_keras3.keras"
+    keras.utils.set_random_seed(0)
+    model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    start = time.perf_counter()
+    model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
+    train_s = time.perf_counter() - start
+    model.save(str(baseline))
+
+    results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes),
+               "data": data.source, "baseline": {"epochs": args.epochs,
+                                                 "train_seconds": train_s},
+               "recipes": {name: RECIPES[name] for name in args.recipes}, "runs": []}
+    for seed in args.seeds:
+        order = ENGINES if seed % 2 == 0 else ENGINES[::-1]
+        for name in args.recipes:
+            for engine in order:
+                recipe = {"name": f"{name}-{engine}", "seed": seed, "engine": engine,
+                          "stages": RECIPES[name], "targets": ["float32", "int8"]}
+                result = compress_model(str(baseline), recipe, data=data, overwrite=True,
+                                        out_dir=out / f"{name}-{engine}-s{seed}")
+                results["runs"].append(summarize(result.report, name, engine, seed))
+                print(json.dumps(results["runs"][-1]), flush=True)
+    results["summary"] = summary(results["runs"])
+    (HERE / "results").mkdir(exist_ok=True)
+    stem = HERE / "results" / args.results_name
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(render(results))
+    print(render(results))
+    return 0
+
+
+def summarize(report: dict, recipe: str, engine: str, seed: int) -> dict:
+    arts = {a["target"]: a for a in report["artifacts"]}
+    per_epoch = {s["kind"]: s["seconds"] / max(1, s["epochs"]) for s in report["stages"]}
+    return {"recipe": recipe, "engine": report.get("engine", engine), "seed": seed,
+            "baseline_accuracy": report["baseline"]["accuracy"],
+            "int8_accuracy": arts["int8"]["accuracy"],
+            "float32_accuracy": arts["float32"]["accuracy"],
+            "int8_sparsity": arts["int8"]["sparsity"],
+            "seconds_per_epoch": per_epoch,
+            "training_seconds_per_epoch": sum(s["seconds"] for s in report["stages"])
+            / max(1, sum(s["epochs"] for s in report["stages"]))}
+
+
+def summary(runs: list[dict]) -> dict:
+    out = {}
+    for recipe in dict.fromkeys(r["recipe"] for r in runs):
+        by = {e: [r for r in runs if r["recipe"] == recipe and r["engine"] == e]
+              for e in ENGINES}
+        if not all(by.values()):
+            continue
+        acc = {e: statistics.mean(r["int8_accuracy"] for r in rs) for e, rs in by.items()}
+        sec = {e: statistics.median(r["training_seconds_per_epoch"] for r in rs)
+               for e, rs in by.items()}
+        out[recipe] = {"mean_int8_accuracy": acc,
+                       "keras3_minus_tfmot_pp": 100 * (acc["keras3"] - acc["tfmot"]),
+                       "median_training_seconds_per_epoch": sec,
+                       "keras3_over_tfmot_seconds": sec["keras3"] / sec["tfmot"],
+                       "seeds": sorted(r["seed"] for r in by["keras3"])}
+    return out
+
+
+def render(results: dict) -> str:
+    lines = [f"# keras3 engine vs tfmot engine (Keras 3 CNN, bridged for tfmot)", "",
+             f"Data: {results['data']}; baseline: Keras 3 `fashion_cnn`, "
+             f"{results['baseline']['epochs']} epochs ({results['baseline']['train_seconds']:.0f}"
+             " s), one file for every run.", "", describe(results["conditions"]), "",
+             "Targets: mean int8 accuracy of keras3 >= tfmot - 0.2 pp; training seconds per "
+             "epoch of keras3 <= 1.25x tfmot.", "",
+             "| recipe | seeds | int8 keras3 | int8 tfmot | keras3 - tfmot | s/epoch keras3 | "
+             "s/epoch tfmot | ratio |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, s in results["summary"].items():
+        acc, sec = s["mean_int8_accuracy"], s["median_training_seconds_per_epoch"]
+        lines.append(f"| {name} | {s['seeds']} | {100 * acc['keras3']:.2f} % | "
+                     f"{100 * acc['tfmot']:.2f} % | {s['keras3_minus_tfmot_pp']:+.2f} pp | "
+                     f"{sec['keras3']:.1f} | {sec['tfmot']:.1f} | "
+                     f"{s['keras3_over_tfmot_seconds']:.2f} |")
+    lines += ["", "| recipe | engine | seed | baseline | int8 | float32 | int8 sparsity | "
+              "s/epoch |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results["runs"]:
+        lines.append(f"| {r['recipe']} | {r['engine']} | {r['seed']} | "
+                     f"{100 * r['baseline_accuracy']:.2f} % | {100 * r['int8_accuracy']:.2f} % | "
+                     f"{100 * r['float32_accuracy']:.2f} % | {100 * r['int8_sparsity']:.1f} % | "
+                     f"{r['training_seconds_per_epoch']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
