@@ -1,53 +1,21 @@
-"""The one module that imports TensorFlow, tf_keras and tfmot.
+"""tf_keras and tfmot, for the tfmot engine (TensorFlow itself comes from ``compress._tf``).
 
 tfmot 0.8.1 works only with tf_keras (Keras 2) models. Since TensorFlow 2.16 the default
-``tf.keras`` is Keras 3, so we select tf_keras *before* TensorFlow is imported
-(``TF_USE_LEGACY_KERAS=1``); that environment write is the one allowed import-time side
-effect in the package. Everything else in ``compress`` imports TensorFlow through here,
-and only inside functions reached by commands that need it, so ``edgecompress --help``
-stays fast.
+``tf.keras`` is Keras 3, so ``compress._tf`` selects tf_keras *before* TensorFlow is imported
+(``TF_USE_LEGACY_KERAS=1``). Everything else in ``compress`` imports these through here, and
+only inside functions reached by commands that need them, so ``edgecompress --help`` stays
+fast and the keras3 engine's path never imports them.
 """
 
 from __future__ import annotations
 
-import os
+import warnings
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# TensorFlow's C++ INFO/WARNING lines drown our output; errors still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import contextlib  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Hide the C++ start-up chatter (CUDA probing on GPU-less hosts) unless debugging."""
-    if os.environ.get("EDGECOMPRESS_DEBUG"):
-        yield
-        return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    try:
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
-
+from compress._tf import (gpu_devices, is_keras3_model, quiet_native_stderr,  # noqa: F401
+                          tf, versions)
 
 with quiet_native_stderr():
-    import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
-
-    tf.config.list_physical_devices("GPU")  # CUDA is probed here: keep its noise hidden too
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -55,41 +23,13 @@ with warnings.catch_warnings():
 
 from targets.errors import ModelLoadError  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")
 
 EXPECTED_VERSIONS = {"tensorflow": "2.21", "tf_keras": "2.21", "tfmot": "0.8"}
-
-
-def versions() -> dict[str, str]:
-    """Versions of the ML stack, for reports and error messages."""
-    try:
-        from importlib.metadata import version
-
-        litert = version("ai-edge-litert")
-    except Exception:  # the interpreter may be tflite-runtime instead
-        litert = "unknown"
-    return {
-        "tensorflow": tf.__version__,
-        "tf_keras": keras.__version__,
-        "tfmot": getattr(tfmot, "__version__", "0.8.1"),
-        "litert": litert,
-    }
 
 
 def is_tf_keras_model(obj: object) -> bool:
     """True for a tf_keras (Keras 2) model, the only kind tfmot accepts."""
     return isinstance(obj, keras.Model)
-
-
-def is_keras3_model(obj: object) -> bool:
-    """True for a Keras 3 model (subclasses included), without importing Keras 3 (a Keras 3
-    model exists only once ``keras`` is imported)."""
-    if is_tf_keras_model(obj):
-        return False
-    model_class = getattr(sys.modules.get("keras"), "Model", None)
-    if isinstance(model_class, type) and isinstance(obj, model_class):
-        return True
-    return type(obj).__module__.startswith("keras.")
 
 
 def require_tf_keras(model: object, *, what: str = "model") -> None:
@@ -108,11 +48,6 @@ def require_tf_keras(model: object, *, what: str = "model") -> None:
         f"Expected a tf_keras Model for the {what}. Received: {type(model).__name__}",
         hint="Pass a Keras model (tf_keras.Model) or a path to a saved model.",
     )
-
-
-def gpu_devices() -> list[str]:
-    """Names of the GPUs TensorFlow sees (empty on CPU-only hosts)."""
-    return [d.name for d in tf.config.list_physical_devices("GPU")]
 
 
 def set_seed(seed: int) -> None:

@@ -65,10 +65,10 @@ def keras_accuracy(model: Any, x: np.ndarray, y: np.ndarray, *, batch_size: int 
 def keras_latency(model: Any, sample: np.ndarray, *, warmup: int = 10,
                   runs: int = 50) -> dict[str, float]:
     """Batch-1 latency of a Keras model through a compiled ``tf.function`` (p50/p90 ms)."""
-    from compress import _keras
+    from compress import _tf
 
-    fn = _keras.tf.function(lambda t: model(t, training=False))
-    x = _keras.tf.constant(sample[:1])
+    fn = _tf.tf.function(lambda t: model(t, training=False))
+    x = _tf.tf.constant(sample[:1])
     for _ in range(warmup):
         fn(x)
     times = []
@@ -81,9 +81,9 @@ def keras_latency(model: Any, sample: np.ndarray, *, warmup: int = 10,
 
 def baseline_device() -> str:
     """Where the Keras baseline runs: the first GPU TensorFlow sees, else the CPU."""
-    from compress import _keras
+    from compress import _tf
 
-    gpus = _keras.gpu_devices()
+    gpus = _tf.gpu_devices()
     if gpus:
         return f"GPU ({gpus[0]})"
     return f"CPU ({platform.machine()})"

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from compress import _keras
+from compress import _tf
 from compress.errors import ConversionError, DataError
 from compress.recipe import TargetSpec
 
-tf = _keras.tf
+tf = _tf.tf
 
 _TF_DTYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
 
@@ -69,7 +69,7 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     try:
-        with _keras.quiet_native_stderr():
+        with _tf.quiet_native_stderr():
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends
         first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()),

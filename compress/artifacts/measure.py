@@ -57,13 +57,13 @@ def baseline_energy(model: Any, sample: Any) -> dict | None:
     """
     import numpy as np
 
-    from compress import _keras
+    from compress import _tf
     from targets import energy
 
     def run() -> None:
         np.asarray(model(sample, training=False))
 
-    if _keras.gpu_devices() and energy.nvml_available()[0]:
+    if _tf.gpu_devices() and energy.nvml_available()[0]:
         return energy.measure_nvml(run).to_dict()
     if energy.rapl_available()[0]:
         return energy.measure_rapl(run).to_dict()
@@ -126,9 +126,9 @@ def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any,
 
 def environment() -> dict:
     """Versions and machine of this run (report ``environment``)."""
-    from compress import _keras
+    from compress import _tf
 
-    v = _keras.versions()
+    v = _tf.versions()
     return {"python": platform.python_version(), "tensorflow": v["tensorflow"],
             "tf_keras": v["tf_keras"], "tfmot": v["tfmot"], "litert": v["litert"],
             "machine": f"{platform.system()} {platform.machine()}",

@@ -279,6 +279,8 @@ def render_run_sh(manifest: dict) -> str:
         f"# Benchmarks this bundle's artifacts on a {manifest['profile']} "
         "(written by edgecompress bundle).",
         "# Overrides: PYTHON=python3 THREADS=N WARMUP=N RUNS=N DELEGATE=edgetpu|/path/lib.so",
+        "#   SAVE_OUTPUTS=1 also writes results/<artifact>.outputs.npy (the outputs on the "
+        "samples)",
         "set -eu",
         'cd "$(dirname "$0")"',
         'PYTHON="${PYTHON:-python3}"',
@@ -294,6 +296,8 @@ def render_run_sh(manifest: dict) -> str:
         argv = runner_argv(name, python='"$PYTHON"', warmup='"$WARMUP"', runs='"$RUNS"',
                            threads='"$THREADS"', delegate=None, json_path=f"results/{name}.json")
         argv.insert(argv.index("--json"), '${DELEGATE:+--delegate "$DELEGATE"}')
+        argv.insert(argv.index("--json"),
+                    f'${{SAVE_OUTPUTS:+--save-outputs results/{name}.outputs.npy}}')
         title = f"== {name} ({art['format']})"
         lines += [f"echo {shlex.quote(title)}", _shell_join(argv),
                   f'"$PYTHON" -c {shlex.quote(_SUMMARY)} {shlex.quote(f"results/{name}.json")}']
@@ -354,7 +358,9 @@ or one artifact by hand:
 {one}
 ```
 {extra}
-Overrides: `PYTHON=... THREADS=... WARMUP=... RUNS=... DELEGATE=... sh run.sh`.
+Overrides: `PYTHON=... THREADS=... WARMUP=... RUNS=... DELEGATE=... sh run.sh`;
+`SAVE_OUTPUTS=1` also writes each artifact's outputs on the samples to
+`results/<artifact>.outputs.npy` (to compare two machines).
 `edgecompress bench RUN_DIR --target {manifest['target']} --remote user@host` does all of this
 over ssh and stores the results in the run folder.
 """

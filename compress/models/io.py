@@ -56,12 +56,14 @@ def load_model(spec: Any, *, trust_model_code: bool = False,
             fails, or a Keras 3 model whose bridged twin computes something else.
         UnsupportedLayerError: a Keras 3 model with a layer the bridge cannot translate.
     """
-    from compress import _keras
+    from compress import _tf
 
     if not isinstance(spec, (str, os.PathLike)):
-        if _keras.is_keras3_model(spec):
+        if _tf.is_keras3_model(spec):
             return _keras3_model(spec, "memory", type(spec).__name__, None,
                                  native=native_keras3)
+        from compress import _keras
+
         _keras.require_tf_keras(spec)
         return spec, ModelSource("memory", type(spec).__name__, None)
     text = str(spec)
@@ -72,7 +74,6 @@ def load_model(spec: Any, *, trust_model_code: bool = False,
         raise ModelLoadError(f"model not found. Received: {text!r}",
                              hint="pass a .keras/.h5 file, a SavedModel directory, "
                                   "or module:function returning a model")
-    keras = _keras.keras
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
             raise ModelLoadError(f"{text} is a directory but not a SavedModel "
@@ -94,6 +95,7 @@ def load_model(spec: Any, *, trust_model_code: bool = False,
                              hint="use .keras, .h5, a SavedModel directory or module:function")
     if kind in ("keras", "h5"):
         _refuse_code(path, stored_config(path), trust_model_code)
+    from compress._keras import keras  # a tf_keras file from here on
     try:
         kwargs = {"safe_mode": not trust_model_code} if kind == "keras" else {}
         model = keras.models.load_model(str(path), compile=False, **kwargs)
@@ -168,7 +170,7 @@ def _looks_like_factory(text: str) -> bool:
 
 
 def _load_factory(text: str, *, native_keras3: bool = False) -> tuple[Any, ModelSource]:
-    from compress import _keras
+    from compress import _tf
 
     module_name, _, func_name = text.partition(":")
     added = os.getcwd() not in sys.path
@@ -186,8 +188,10 @@ def _load_factory(text: str, *, native_keras3: bool = False) -> tuple[Any, Model
     if not callable(factory):
         raise ModelLoadError(f"{module_name} has no callable {func_name!r}. Received: {text!r}")
     model = factory()
-    if _keras.is_keras3_model(model):
+    if _tf.is_keras3_model(model):
         return _keras3_model(model, "factory", text, None, native=native_keras3)
+    from compress import _keras
+
     _keras.require_tf_keras(model, what=f"model returned by {text}")
     return model, ModelSource("factory", text, None)
 

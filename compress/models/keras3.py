@@ -63,10 +63,10 @@ def keras_version() -> str:
 
 
 def is_keras3_model(obj: object) -> bool:
-    """True for a Keras 3 model (``keras.src...``)."""
-    from compress import _keras
+    """True for a Keras 3 model (subclasses included)."""
+    from compress import _tf
 
-    return _keras.is_keras3_model(obj)
+    return _tf.is_keras3_model(obj)
 
 
 def load_file(path: str | Path, *, safe_mode: bool = True) -> Any:

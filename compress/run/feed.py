@@ -55,9 +55,9 @@ def to_tf_dataset(x: Any, y: np.ndarray, *, batch_size: int, shuffle: bool = Fal
         shuffle: reshuffle the order every epoch (seeded by TensorFlow's global seed).
         failures: a list that receives the ``DataError`` of a batch that failed to decode.
     """
-    from compress import _keras
+    from compress import _tf
 
-    tf = _keras.tf
+    tf = _tf.tf
     n = len(x)
     labels = tf.constant(np.asarray(y))
     sample_shape = tuple(x.shape[1:])

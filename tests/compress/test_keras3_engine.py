@@ -221,3 +221,47 @@ def test_qat_on_keras3_gives_a_full_integer_file_that_keeps_the_zeros(build, dat
 def test_auto_keeps_qat_recipes_on_tfmot_until_measured():
     assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
     assert choose_engine("keras3", keras3_model=True, kinds=("prune", "qat")) == "keras3"
+
+
+BLOCKED_RUN = """
+import sys
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tf_keras", "tensorflow_model_optimization"):
+            raise ImportError(f"blocked: {name}")
+        return None
+
+sys.meta_path.insert(0, Block())
+import keras
+from calibration import sources
+from compress import compress_model
+
+ds = sources.subsample(sources.load_dataset("fashion-mnist-subset"), train=512, test=128, seed=0)
+inp = keras.Input((28, 28, 1))
+x = keras.layers.Conv2D(8, 3, use_bias=False, name="c1")(inp)
+x = keras.layers.Flatten()(keras.layers.ReLU()(keras.layers.BatchNormalization()(x)))
+model = keras.Model(inp, keras.layers.Dense(10, name="logits")(x))
+recipe = {"name": "blocked", "engine": "keras3", "targets": ["float32", "int8"],
+          "stages": [{"kind": "prune", "final_sparsity": 0.5, "epochs": 1},
+                     {"kind": "qat", "epochs": 1}], "benchmark": {"warmup": 1, "runs": 3}}
+report = compress_model(model, recipe, data=ds, out_dir=sys.argv[1]).report
+loaded = sorted(m for m in sys.modules
+                if m.split(".")[0] in ("tf_keras", "tensorflow_model_optimization"))
+assert not loaded, loaded
+print(report["engine"], [round(a["sparsity"], 3) for a in report["artifacts"]])
+"""
+
+
+def test_keras3_engine_runs_with_tf_keras_and_tfmot_blocked(tmp_path):
+    """prune 50 % + QAT to [float32, int8] on the keras3 engine never imports tf_keras or
+    tensorflow_model_optimization (an import of either raises)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", BLOCKED_RUN, str(tmp_path / "run")],
+                          cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[-2] == "keras3 [0.5, 0.5]"
