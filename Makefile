@@ -13,7 +13,7 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,report]"
+	$(PY) -m pip install -q -e ".[tfmot,test,report]"
 	@touch $(STAMP)
 
 install: $(STAMP)

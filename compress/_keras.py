@@ -14,14 +14,21 @@ import warnings
 from compress._tf import (gpu_devices, is_keras3_model, quiet_native_stderr,  # noqa: F401
                           tf, versions)
 
-with quiet_native_stderr():
-    import tf_keras as keras  # noqa: E402
+from targets.errors import CompressError, ModelLoadError  # noqa: E402
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import tensorflow_model_optimization as tfmot  # noqa: E402
+try:
+    with quiet_native_stderr():
+        import tf_keras as keras  # noqa: E402
 
-from targets.errors import ModelLoadError  # noqa: E402
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import tensorflow_model_optimization as tfmot  # noqa: E402
+except ImportError as exc:
+    raise CompressError(
+        f"this needs the tfmot engine (tf_keras models, the Keras 3 bridge, distillation), "
+        f"which is not installed. Received: {exc}",
+        hint="pip install 'edgecompress[tfmot]', or run Keras 3 models with engine: keras3"
+    ) from None
 
 
 EXPECTED_VERSIONS = {"tensorflow": "2.21", "tf_keras": "2.21", "tfmot": "0.8"}

@@ -265,3 +265,22 @@ def test_keras3_engine_runs_with_tf_keras_and_tfmot_blocked(tmp_path):
                           cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("\n")[-2] == "keras3 [0.5, 0.5]"
+
+
+def test_the_tfmot_engine_without_its_extra_says_what_to_install():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\n"
+            "sys.modules['tf_keras'] = None  # as if it were not installed\n"
+            "from compress.engines import get_engine\n"
+            "from compress.errors import CompressError\n"
+            "try:\n"
+            "    get_engine('tfmot')\n"
+            "except CompressError as exc:\n"
+            "    print(exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert "pip install 'edgecompress[tfmot]'" in proc.stdout, proc.stderr[-2000:]
+    assert "Received: import of tf_keras halted" in proc.stdout
