@@ -47,9 +47,10 @@ def require_tf_keras(model: object, *, what: str = "model") -> None:
         raise ModelLoadError(
             f"The {what} is a Keras 3 model ({type(model).__module__}.{type(model).__name__}); "
             "this step trains tf_keras (Keras 2) models because tfmot supports only those.",
-            hint="bridge it first: `model, check = compress.models.keras3.to_tf_keras(model)`, then "
-            "compile the returned model with string names or tf_keras objects "
-            "(compress.compress_model and `edgecompress run` bridge Keras 3 models themselves)",
+            hint="set `engine: keras3` in the recipe to train it as it is, or bridge it first: "
+            "`model, check = compress.models.keras3.to_tf_keras(model)`, then compile the "
+            "returned model with string names or tf_keras objects (compress.compress_model and "
+            "`edgecompress run` bridge Keras 3 models themselves)",
         )
     raise ModelLoadError(
         f"Expected a tf_keras Model for the {what}. Received: {type(model).__name__}",

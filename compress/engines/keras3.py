@@ -26,7 +26,8 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from compress.errors import CompressError, ModelLoadError, UnsupportedLayerError
+from compress.engines import common
+from compress.errors import ModelLoadError, UnsupportedLayerError
 from compress.stages.base import KERNEL_ATTRS
 
 _PLAN = "_edgecompress_pruning"
@@ -60,29 +61,19 @@ class Keras3Engine:
         return model
 
     def compile(self, model: Any, *, learning_rate: float, probabilities: bool) -> None:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=not probabilities),
-                      metrics=["accuracy"])
+        common.compile_model(keras, model, learning_rate=learning_rate,
+                             probabilities=probabilities)
 
     def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
-        from compress.run.feed import fit_model
-
-        fit = fit_model(model, x, y, **kwargs)
-        return {k: list(map(float, v)) for k, v in fit.history.items()}
+        return common.fit(model, x, y, **kwargs)
 
     def callback(self, hooks: Any) -> Any:
-        return _HookCallback(hooks)
+        """A Keras callback calling ``hooks`` (``compress.session`` drivers) from ``fit``."""
+        return common.hook_callback(keras, hooks)
 
     def check_strategy_scope(self, model: Any) -> None:
-        import tensorflow as tf
-
-        strategy = getattr(model, "_distribute_strategy", None)
-        if strategy is not None and not tf.distribute.has_strategy():
-            raise CompressError(
-                f"session.prepare() was called outside the scope of the model's "
-                f"{type(strategy).__name__}: the mask variables would not be mirrored",
-                hint="call it inside `with strategy.scope():` (where the model was built)")
+        common.check_strategy_scope(model, strategy_attr="_distribute_strategy",
+                                    what="the mask variables")
 
     # -- pruning -----------------------------------------------------------------------------
     def prunable(self, layer: Any) -> bool:
@@ -327,30 +318,6 @@ class _PruneStep(keras.callbacks.Callback):
         if plan.due(plan.step):
             plan.update(plan.step)
         plan.step += 1
-
-
-class _HookCallback(keras.callbacks.Callback):
-    """Forwards ``fit``'s events to a driver object (see ``compress.session``)."""
-
-    def __init__(self, hooks: Any) -> None:
-        super().__init__()
-        self.hooks = hooks
-
-    def set_model(self, model):
-        super().set_model(model)
-        self.hooks.set_model(model)
-
-    def on_train_begin(self, logs=None):
-        epochs = int(self.params.get("epochs") or 1)
-        steps = int(self.params.get("steps") or 1)
-        self.hooks.on_train_begin(epochs * steps, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.hooks.on_batch_begin is not None:
-            self.hooks.on_batch_begin(batch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.hooks.on_epoch_end(epoch, logs)
 
 
 #: The engine object ``compress.engines.get_engine("keras3")`` returns.

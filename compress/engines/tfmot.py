@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-import numpy as np
 
 from compress import _keras
-from compress.errors import CompressError, UnsupportedLayerError
+from compress.engines import common
+from compress.errors import UnsupportedLayerError
 
 keras, tf, tfmot = _keras.keras, _keras.tf, _keras.tfmot
 sparsity_api = tfmot.sparsity.keras
@@ -60,30 +60,19 @@ class TfmotEngine:
         return flatten_nested(model)
 
     def compile(self, model: Any, *, learning_rate: float, probabilities: bool) -> None:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy(
-                          from_logits=not probabilities),
-                      metrics=["accuracy"])
+        common.compile_model(keras, model, learning_rate=learning_rate,
+                             probabilities=probabilities)
 
     def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
-        """``model.fit`` (a streamed image folder trains through tf.data); the history."""
-        from compress.run.feed import fit_model
-
-        fit = fit_model(model, x, y, **kwargs)
-        return {k: list(map(float, v)) for k, v in fit.history.items()}
+        return common.fit(model, x, y, **kwargs)
 
     def callback(self, hooks: Any) -> Any:
         """A Keras callback calling ``hooks`` (``compress.session`` drivers) from ``fit``."""
-        return _HookCallback(hooks)
+        return common.hook_callback(keras, hooks)
 
     def check_strategy_scope(self, model: Any) -> None:
-        """A model built under a tf.distribute strategy must be prepared inside its scope."""
-        strategy = getattr(model, "_distribution_strategy", None)
-        if strategy is not None and not tf.distribute.has_strategy():
-            raise CompressError(
-                f"session.prepare() was called outside the scope of the model's "
-                f"{type(strategy).__name__}: the wrappers' variables would not be mirrored",
-                hint="call it inside `with strategy.scope():` (where the model was built)")
+        common.check_strategy_scope(model, strategy_attr="_distribution_strategy",
+                                    what="the wrappers' variables")
 
     # -- pruning -----------------------------------------------------------------------------
     def prunable(self, layer: Any) -> bool:
@@ -235,35 +224,6 @@ class TfmotEngine:
                 keras.backend.set_value(self.model.optimizer.learning_rate, self.base)
 
         return CosineDecay()
-
-
-class _HookCallback(keras.callbacks.Callback):
-    """Forwards ``fit``'s events to a driver object (see ``compress.session``).
-
-    ``on_train_batch_begin`` is defined only for drivers with per-step work: overriding it
-    disables Keras' async batch dispatch.
-    """
-
-    def __init__(self, hooks: Any) -> None:
-        super().__init__()
-        self.hooks = hooks
-        if getattr(hooks, "on_batch_begin", None) is None:
-            self.on_train_batch_begin = super().on_train_batch_begin  # type: ignore[method-assign]
-
-    def set_model(self, model):
-        super().set_model(model)
-        self.hooks.set_model(model)
-
-    def on_train_begin(self, logs=None):
-        epochs = int(self.params.get("epochs") or 1)
-        steps = int(self.params.get("steps") or 1)
-        self.hooks.on_train_begin(epochs * steps, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.hooks.on_batch_begin(batch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.hooks.on_epoch_end(epoch, logs)
 
 
 def _check_quantizable(model: Any) -> None:
