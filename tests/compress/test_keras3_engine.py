@@ -284,3 +284,17 @@ def test_the_tfmot_engine_without_its_extra_says_what_to_install():
                           cwd=Path(__file__).resolve().parents[2], timeout=300)
     assert "pip install 'edgecompress[tfmot]'" in proc.stdout, proc.stderr[-2000:]
     assert "Received: import of tf_keras halted" in proc.stdout
+
+
+def test_edge_metrics_callback_inside_a_keras3_fit(data):
+    from compress import EdgeMetricsCallback
+
+    inp = keras.Input((28, 28, 1))
+    model = keras.Model(inp, keras.layers.Dense(10)(keras.layers.Flatten()(inp)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = EdgeMetricsCallback(["int8"], validation_data=(data.x_test, data.y_test))
+    stop = keras.callbacks.EarlyStopping(monitor="int8_accuracy", mode="max", patience=1)
+    history = model.fit(data.x_train[:256], data.y_train[:256], epochs=2, verbose=0,
+                        callbacks=[callback, stop]).history
+    assert len(history["int8_accuracy"]) == 2 and 0 <= history["int8_accuracy"][-1] <= 1
+    assert history["int8_size_bytes"][-1] > 0
