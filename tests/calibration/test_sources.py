@@ -9,6 +9,7 @@ import pytest
 from calibration import sources
 from calibration.sources import Dataset, load_dataset
 from targets.errors import DataError
+from tests.conftest import require_sysdep
 from tests.calibration.files import (IDX_NAMES, encode_png, encode_pnm, tiny_arrays,
                                      write_idx_folder)
 
@@ -68,9 +69,9 @@ def test_fashion_mnist_data_dir_wins_and_never_falls_back(tmp_path, no_system_fa
         load_dataset("fashion-mnist", data_dir=tmp_path / "nowhere")
 
 
-@pytest.mark.skipif(not (SYSTEM / "t10k-labels-idx1-ubyte.gz").exists(),
-                    reason="Debian package dataset-fashion-mnist is not installed")
 def test_full_fashion_mnist_from_the_system_package(monkeypatch):
+    require_sysdep((SYSTEM / "t10k-labels-idx1-ubyte.gz").exists(),
+                   "Debian package dataset-fashion-mnist is not installed (make sysdeps)")
     monkeypatch.delenv(sources.FASHION_MNIST_ENV, raising=False)
     ds = load_dataset("fashion-mnist")
     assert ds.source == f"{SYSTEM} (full: 60000 train / 10000 test)"

@@ -1,5 +1,6 @@
 """``edgecompress bundle`` and ``edgecompress bench``: bundle contents, the bundled runner, and
-benchmarks on this host and over a real sshd on 127.0.0.1 (skipped without /usr/sbin/sshd)."""
+benchmarks on this host and over a real sshd on 127.0.0.1 (skipped without /usr/sbin/sshd;
+failed instead under EDGECOMPRESS_REQUIRE_SYSDEPS=1, as in CI)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from compress.cli import cli, main
 from compress.cli import bench_cmd, bundle_cmd
 from compress.errors import DataError, TargetError
 from targets.spec import get_profile
+from tests.conftest import require_sysdep
 
 SSHD = Path("/usr/sbin/sshd")
 FAST = ["--runs", "5", "--warmup", "1", "--samples", "40"]
@@ -224,8 +226,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     """Our own sshd on 127.0.0.1:<free port>, key auth only, killed at teardown."""
-    if not SSHD.exists():
-        pytest.skip("/usr/sbin/sshd is absent (apt-get install openssh-server; make sysdeps)")
+    require_sysdep(SSHD.exists(), "/usr/sbin/sshd is absent (apt-get install openssh-server; "
+                                  "make sysdeps)")
     if os.geteuid() != 0:
         pytest.skip("sshd for the remote test runs as root here")
     tmp = tmp_path_factory.mktemp("sshd")
