@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz install clean sysdeps
+.PHONY: demo test test-slow fuzz install clean sysdeps arm-sysdeps arm-check
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -18,14 +18,36 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
-# System packages the tests use when present (the full Fashion-MNIST for benchmarks,
-# sshd for the remote-runner tests). Best effort: skipped where apt-get is unavailable.
+# System packages the tests use (the full Fashion-MNIST, sshd for the remote-runner tests).
+# Says what it did; where it cannot install, the tests that need them skip, or fail under
+# EDGECOMPRESS_REQUIRE_SYSDEPS=1 (.ci/run sets it).
+SYSDEPS := dataset-fashion-mnist openssh-server
 sysdeps:
-	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  (dpkg -s dataset-fashion-mnist openssh-server >/dev/null 2>&1) || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist openssh-server >/dev/null) || \
-	  echo "warning: apt-get could not install dataset-fashion-mnist/openssh-server; related tests will skip"; \
+	@$(call apt_install,$(SYSDEPS),tests that need them will skip (fail with EDGECOMPRESS_REQUIRE_SYSDEPS=1))
+
+# apt_install(packages, what happens without them): install what is missing, saying what it did.
+define apt_install
+	if dpkg -s $(1) >/dev/null 2>&1; then \
+	  echo "sysdeps: $(1) already installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "sysdeps: no apt-get here: did not install $(1); $(2)"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "sysdeps: not root: did not install $(1) (sudo make $@); $(2)"; \
+	elif apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; then \
+	  echo "sysdeps: installed $(1)"; \
+	else \
+	  echo "sysdeps: apt-get could not install $(1) (see its error above); $(2)"; \
 	fi
+endef
+
+# The runner and bundles in Debian bookworm arm64/armhf userlands under qemu-user (as root;
+# root filesystems cached in /var/cache/edgecompress-arm; 30+ min the first time).
+# Results: benchmarks/results/arm_userland.md.
+arm-sysdeps:
+	@$(call apt_install,qemu-user-static debootstrap,arm-check will say what is missing)
+
+arm-check: $(STAMP) sysdeps arm-sysdeps
+	$(PY) benchmarks/arm_check.py
 
 demo: $(STAMP)
 	$(VENV)/bin/edgecompress demo --out demo-run --overwrite

@@ -245,7 +245,8 @@ def evaluate(model_path: str, x: np.ndarray, y: np.ndarray, *, threads: int | No
         delegate: "edgetpu" or the path of a delegate library (disables batching).
 
     Returns:
-        ``{accuracy, samples, batched, predictions}`` (predictions: int array, not JSON).
+        ``{accuracy, samples, batched, predictions, scores}`` (predictions: int array;
+        scores: the dequantized float outputs, (N, ...); neither is JSON).
 
     Raises:
         RunnerError: missing model, mismatched data, or a failing interpreter.
@@ -269,7 +270,7 @@ def evaluate(model_path: str, x: np.ndarray, y: np.ndarray, *, threads: int | No
                                  for i in range(len(xq))])
     predictions = _predict(scores)
     return {"accuracy": float(np.mean(predictions == labels)), "samples": int(len(xq)),
-            "batched": batched, "predictions": predictions}
+            "batched": batched, "predictions": predictions, "scores": scores}
 
 
 def _invoke(interp, detail: dict, out: dict, batch: np.ndarray) -> np.ndarray:
@@ -521,7 +522,7 @@ def benchmark(model_path: str, *, x: np.ndarray | None = None, y: np.ndarray | N
               warmup: int = 20, runs: int = 200, threads: int | None = None,
               delegate: str | None = None, power_cmd: str | None = None,
               energy_window_s: float = 10.0, energy_windows: int = 5,
-              batch_size: int = 64) -> dict:
+              batch_size: int = 64, save_outputs: str | None = None) -> dict:
     """Benchmark a .tflite model on this machine.
 
     Args:
@@ -536,6 +537,8 @@ def benchmark(model_path: str, *, x: np.ndarray | None = None, y: np.ndarray | N
         energy_window_s: seconds per energy window (MLPerf Tiny uses >= 10).
         energy_windows: active windows (median over them).
         batch_size: samples per invoke for the accuracy pass.
+        save_outputs: write the accuracy pass's dequantized outputs here (``.npy``, float32,
+            one row per sample), to compare what two machines compute.
 
     Returns:
         The JSON-able result (see the module docstring of the CLI for the fields).
@@ -552,6 +555,8 @@ def benchmark(model_path: str, *, x: np.ndarray | None = None, y: np.ndarray | N
         raise RunnerError(f"energy_window_s must be > 0. Received: {energy_window_s!r}")
     if y is not None and x is None:
         raise RunnerError("labels (y) were given without samples (x)")
+    if save_outputs and y is None:
+        raise RunnerError("saving outputs needs labelled samples (--data with 'y')")
     _, _, package, version = _runtime()
     device = device_info()
     delegates = _load_delegates(delegate)
@@ -601,6 +606,11 @@ def benchmark(model_path: str, *, x: np.ndarray | None = None, y: np.ndarray | N
         result = evaluate(model_path, x, y, threads=threads, batch_size=batch_size,
                           delegate=delegate)
         accuracy, samples = result["accuracy"], result["samples"]
+        if save_outputs:
+            try:
+                np.save(save_outputs, np.asarray(result["scores"], dtype=np.float32))
+            except OSError as exc:
+                raise RunnerError(f"cannot write {save_outputs!r}: {exc.strerror}") from None
     mean = float(np.mean(latencies))
     return {
         "runner_version": RUNNER_VERSION,
@@ -710,6 +720,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="active energy windows, median taken (default 5)")
     p.add_argument("--batch", type=_positive_int, default=64,
                    help="batch size of the accuracy pass (default 64)")
+    p.add_argument("--save-outputs", metavar="PATH",
+                   help="write the dequantized outputs on the --data samples (.npy, float32)")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON ('-': stdout)")
     return p
 
@@ -722,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
         result = benchmark(args.model, x=x, y=y, warmup=args.warmup, runs=args.runs,
                            threads=args.threads, delegate=args.delegate,
                            power_cmd=args.power_cmd, energy_window_s=args.energy_window_s,
-                           energy_windows=args.energy_windows, batch_size=args.batch)
+                           energy_windows=args.energy_windows, batch_size=args.batch,
+                           save_outputs=args.save_outputs)
         if args.json == "-":
             print(json.dumps(result, indent=2))
         elif args.json:
