@@ -152,7 +152,7 @@ class Keras3Engine:
                 continue
             grid = np.asarray(layer.kernel)  # the fake-quantized kernel
             layer.__class__ = original
-            layer._kernel.assign(grid)
+            _kernel_variable(layer).assign(grid)
         zeros = getattr(model, _ZEROS, None)
         if zeros is not None:  # the preserved zeros' constraints are removed
             zeros.finish()
@@ -170,15 +170,30 @@ def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
     cls = type(layer)
     if not select(layer.name, cls.__name__):
         return "not selected by layers:"
-    prop = getattr(cls, "kernel", None)
-    if not isinstance(prop, property) or not hasattr(layer, "_kernel"):
-        return f"{cls.__name__} has no kernel property to fake-quantize"
+    if _kernel_variable(layer) is None:
+        return f"{cls.__name__} keeps its weights elsewhere than in `kernel`"
     return None
 
 
-def _fake_quant(w: Any) -> Any:
-    """Symmetric int8 per output channel (last axis), straight-through gradient."""
-    axes = tuple(range(len(w.shape) - 1))
+def _kernel_variable(layer: Any) -> Any:
+    """The variable behind ``layer.kernel``: ``_kernel`` under Keras's ``kernel`` property
+    (Conv, Dense), else a plain ``kernel`` attribute (DepthwiseConv2D, custom layers)."""
+    if isinstance(getattr(type(layer), "kernel", None), property):
+        var = getattr(layer, "_kernel", None)
+    else:
+        var = vars(layer).get("kernel")
+    return var if isinstance(var, keras.Variable) else None
+
+
+def _channel_axes(layer: Any, ndim: int) -> tuple[int, ...]:
+    """The axes one scale covers: all but the output channels. A depthwise kernel
+    (kh, kw, in, multiplier) has in x multiplier output channels, as TFLite quantizes it."""
+    keep = 2 if "Depthwise" in type(layer).__name__ and ndim == 4 else 1
+    return tuple(range(ndim - keep))
+
+
+def _fake_quant(w: Any, axes: tuple[int, ...]) -> Any:
+    """Symmetric int8 per output channel, straight-through gradient."""
     scale = keras.ops.maximum(keras.ops.max(keras.ops.abs(w), axis=axes, keepdims=True),
                               1e-12) / 127.0
     q = keras.ops.clip(keras.ops.round(w / scale), -127.0, 127.0) * scale
@@ -189,17 +204,25 @@ _FAKE_QUANT_CLASSES: dict[type, type] = {}
 
 
 def _fake_quant_class(cls: type) -> type:
-    """``cls`` with a ``kernel`` property that returns the fake-quantized kernel."""
+    """``cls`` with a ``kernel`` property that returns the fake-quantized kernel (a property
+    on the class wins over a plain instance attribute of the same name)."""
     if cls not in _FAKE_QUANT_CLASSES:
-        base = cls.kernel
-
         def kernel(self):
-            return _fake_quant(base.fget(self))
+            w = _kernel_variable_of(self, cls)
+            return _fake_quant(w, _channel_axes(self, len(w.shape)))
 
         _FAKE_QUANT_CLASSES[cls] = type(cls.__name__, (cls,), {
             "kernel": property(kernel), "_edgecompress_original": cls,
             "__module__": cls.__module__})
     return _FAKE_QUANT_CLASSES[cls]
+
+
+def _kernel_variable_of(layer: Any, cls: type) -> Any:
+    """``_kernel_variable`` judged by the layer's original class (the swapped one always has
+    the property)."""
+    if isinstance(getattr(cls, "kernel", None), property):
+        return cls.kernel.fget(layer)
+    return vars(layer)["kernel"]
 
 
 def _kernels(layer: Any) -> list:

@@ -196,15 +196,13 @@ def test_qat_on_keras3_gives_a_full_integer_file_that_keeps_the_zeros(build, dat
     assert session.engine_name == "keras3"
     qat = trained.stages[1].details
     assert qat["scheme"] == "weights_int8_per_channel+prune_preserve"
-    if build == "functional":  # a custom layer with a plain kernel attribute is listed
-        assert qat["float_layers"] == ["project (Project has no kernel property to "
-                                       "fake-quantize)"]
+    assert qat["float_layers"] == []  # the custom layer's plain `kernel` is quantized too
     quant = trained.quant_model
     assert type(quant) is type(model)  # the fake-quant classes are gone after the stage
-    assert all(type(layer).__module__.startswith("keras") or layer.name == "project"
-               for layer in session.engine.layers(quant))
+    assert not any(hasattr(type(layer), "_edgecompress_original")
+                   for layer in session.engine.layers(quant))
     for layer in session.engine.layers(quant):  # kernels on a per-channel int8 grid
-        if hasattr(layer, "_kernel") and layer.name != "project":
+        if getattr(layer, "kernel", None) is not None:
             w = np.asarray(layer.kernel)
             scale = np.max(np.abs(w), axis=tuple(range(w.ndim - 1))) / 127
             np.testing.assert_allclose(w / scale, np.round(w / scale), atol=1e-3)
