@@ -353,3 +353,23 @@ def test_runner_detected_emulation_labels_the_result():
     assert remote._method(host, {"device": {"emulated": None}}, False) == "measured-on-host"
     assert remote._method(host, {"device": {"emulated": "qemu-user: ..."}}, False) == "emulated"
     assert remote._method(host, {"device": {}}, True) == "emulated"
+
+
+def test_run_sh_saves_the_outputs_when_asked(run_dir, tmp_path):
+    out = bundle_mod.build_bundle(run_dir, "rpi4", out_dir=tmp_path / "b", samples=40,
+                                  artifacts=["int8"]).path
+    env = {**os.environ, "PYTHON": sys.executable, "RUNS": "1", "WARMUP": "0",
+           "THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(["sh", str(out / "run.sh")], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "results" / "int8.outputs.npy").exists()  # only when asked
+    proc = subprocess.run(["sh", str(out / "run.sh")], env={**env, "SAVE_OUTPUTS": "1"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    outputs = np.load(out / "results" / "int8.outputs.npy")
+    result = json.loads((out / "results" / "int8.json").read_text())
+    with np.load(out / "samples.npz") as data:
+        labels = data["y"]
+    assert outputs.shape == (40, 10) and outputs.dtype == np.float32
+    assert np.mean(outputs.argmax(axis=1) == labels) == pytest.approx(result["accuracy"])
