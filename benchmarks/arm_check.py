@@ -71,6 +71,28 @@ ARTIFACTS = (*FORMATS, CPU_PATH)
 RECIPE = HERE / "recipes" / "prune50-qat-int8.yaml"  # the foundation recipe's stages
 MIN_AGREEMENT, MAX_ACCURACY_PP = 0.995, 0.1  # the issue's acceptance figures
 PACKAGES = ("python3-venv", "python3-pip", "ca-certificates")
+#: What was found by hand while building this check (rendered into the results).
+FINDINGS = (
+    "With qemu's default CPU (`max`) instead of the Cortex-A72, ai-edge-litert 2.1.6 gave wrong "
+    "int8 outputs on arm64 (accuracy 14 % vs 56 % on the host for a small test model, top-1 "
+    "agreement 20 %) while float32 stayed bit-identical; with QEMU_CPU=cortex-a72 or "
+    "cortex-a76 the int8 outputs were bit-identical. So the emulated CPU is pinned to the "
+    "Pi's (`ARCHES` in the script); kernels for extensions a Pi 4 lacks are not checked here.",
+    "rpi-32bit's former install line, `python3 -m pip install tflite-runtime numpy`, cannot "
+    "work on a plain bookworm armhf: `pip download 'numpy<2'` there found no armv7l wheel and "
+    "failed building metadata from the source archive, and tflite-runtime 2.14 refuses numpy 2 "
+    "('A module that was compiled using NumPy 1.x cannot be run in NumPy 2', seen with its "
+    "aarch64 wheel). "
+    "The profile now installs Debian's python3-numpy (1.24.2) and tflite-runtime==2.14.0 into a "
+    "venv with system site packages.",
+    "ai-edge-litert 2.3.0 crashes on arm64 (SIGSEGV in the interpreter wrapper's "
+    "CreateWrapperFromFile, with or without the default delegates, emulating cortex-a72, "
+    "cortex-a76 or max); 2.2.0 crashes too (tried with max only); 2.1.6 runs.",
+    "tflite-runtime 2.14 on armhf cannot load the dynamic-range artifact: the converter "
+    "(TensorFlow 2.21) writes FULLY_CONNECTED version 12, newer than 2.14 knows. rpi-32bit "
+    "no longer lists `dynamic`; int16x8, not in the Pi profiles' formats, runs on both (bundled "
+    "with a copy of the profile that adds it).",
+)
 
 
 class CheckError(Exception):
@@ -240,7 +262,7 @@ def discard(path: Path) -> None:
 
 def _last_error(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.match(r"^(E:|ERROR|error:)", ln)]
+    errors = [ln for ln in lines if re.match(r"^(E:|ERROR|[Ee]rror:)", ln)]
     return (errors or lines or ["no output"])[-1][:300]
 
 
@@ -661,7 +683,10 @@ def render(results: dict) -> str:
              "(same runner, same samples). Pass: top-1 agreement with the host >= "
              f"{100 * MIN_AGREEMENT:.1f} % and accuracy within {MAX_ACCURACY_PP} pp. Timings "
              "under emulation are not a device's and are not reported.", "",
-             f"Run: `{results['run']}` ({results['run_recipe']}, data: {results['run_data']}).",
+             f"Run: `{results['run']}` ({results['run_recipe']}, data: {results['run_data']}); "
+             f"{results['plan']['samples']} test samples per artifact (seeded, the same on both "
+             f"sides), {results['plan']['warmup']} warm-up and {results['plan']['runs']} timed "
+             "runs, the profile's threads.",
              "", "| arch | profile (install) | artifact (format) | agreement | accuracy arm / "
                  "host | max abs output diff | runtime (arm) | machine | result |",
              "|---|---|---|---:|---:|---:|---|---|---|"]
@@ -701,6 +726,8 @@ def render(results: dict) -> str:
                      f"`{rb['report_row_latency_method']}` with the emulated run beside it "
                      f"(`{rb['report_row_emulated_method']}`)." if "method" in rb
                      else f"FAILED: {rb['error']}")]
+    lines += ["", "Found by hand on this machine while building the check (not rerun by the "
+                  "script):", ""] + [f"- {f}" for f in FINDINGS]
     for note in results.get("notes", []):
         lines += ["", note]
     lines += ["", describe(results["conditions"])]
@@ -721,10 +748,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mirror", default=None, help="Debian archive (default: apt's)")
     p.add_argument("--out", type=Path, default=RESULTS / "arm_userland.md")
     p.add_argument("--plan", action="store_true", help="print the plan as JSON; do nothing")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite the .md from the .json beside it; run nothing")
     p.add_argument("--no-remote", action="store_true",
                    help="skip `bench --remote` into an sshd inside the arm64 userland")
     args = p.parse_args(argv)
     sys.path.insert(0, str(HERE))
+    if args.render_only:
+        results = json.loads(args.out.with_suffix(".json").read_text())
+        args.out.write_text(render(results))
+        print(render(results))
+        return 0
     try:
         plan = make_plan(cache=args.cache, arches=args.arch, artifacts=args.artifact,
                          run=args.run, mirror=args.mirror, samples=args.samples)
