@@ -46,12 +46,13 @@ class Residual(keras.Model):
         self.c1 = keras.layers.Conv2D(8, 3, padding="same", name="c1")
         self.bn = keras.layers.BatchNormalization(name="bn")
         self.c2 = keras.layers.Conv2D(8, 3, padding="same", name="c2")
-        self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
+        self.pool = keras.layers.MaxPooling2D(4, name="pool")
+        self.flat = keras.layers.Flatten(name="flat")
         self.head = keras.layers.Dense(10, name="logits")
 
     def call(self, x, training=False):
         h = keras.ops.relu(self.bn(self.c1(x), training=training))
-        return self.head(self.pool(h + self.c2(h)))
+        return self.head(self.flat(self.pool(h + self.c2(h))))
 
 
 def _functional_with_nested():
