@@ -14,6 +14,7 @@ model still goes through QAT; tfmot's RuntimeError for anything else becomes an
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any, Callable
 
 
@@ -59,20 +60,12 @@ class TfmotEngine:
 
         return flatten_nested(model)
 
-    def compile(self, model: Any, *, learning_rate: float, probabilities: bool) -> None:
-        common.compile_model(keras, model, learning_rate=learning_rate,
-                             probabilities=probabilities)
-
-    def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
-        return common.fit(model, x, y, **kwargs)
-
-    def callback(self, hooks: Any) -> Any:
-        """A Keras callback calling ``hooks`` (``compress.session`` drivers) from ``fit``."""
-        return common.hook_callback(keras, hooks)
-
-    def check_strategy_scope(self, model: Any) -> None:
-        common.check_strategy_scope(model, strategy_attr="_distribution_strategy",
-                                    what="the wrappers' variables")
+    # compile, fit, the hook callback, the strategy-scope check: as every engine does them
+    compile = staticmethod(partial(common.compile_model, keras))
+    fit = staticmethod(common.fit)
+    callback = staticmethod(partial(common.hook_callback, keras))
+    check_strategy_scope = staticmethod(partial(common.check_strategy_scope,
+                                                strategy_attr="_distribution_strategy", what="the wrappers' variables"))
 
     # -- pruning -----------------------------------------------------------------------------
     def prunable(self, layer: Any) -> bool:
