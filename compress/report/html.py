@@ -393,6 +393,7 @@ def render_html(report: dict) -> str:
 <body><main>
 <h1>{_e(title)}</h1>
 <p class="meta">Data: {_e(ds.get('source', ds.get('name', '?')))} &middot;
+{('engine ' + _e(report['engine']) + ' &middot;') if report.get('engine') else ''}
 {_e(env.get('machine', ''))} &middot; TensorFlow {_e(env.get('tensorflow', '?'))},
 LiteRT {_e(env.get('litert', '?'))} &middot; schema {_e(report.get('schema', '?'))}</p>
 <div class="callout"><b>Reading energy figures.</b> Every energy number carries its method:

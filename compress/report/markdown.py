@@ -35,6 +35,8 @@ def render_markdown(report: dict) -> str:
     ds = report.get("dataset") or {}
     if ds:
         lines += [f"Data: {ds.get('source', ds.get('name', '?'))}", ""]
+    if report.get("engine"):
+        lines += [f"Engine: {report['engine']} (compress.engines)", ""]
     lat = base.get("latency_ms") or {}
     lines += [
         "| artifact | accuracy | Δ vs baseline | size | gzip | sparsity | p50 ms | p90 ms |",

@@ -91,6 +91,8 @@ def test_prune_runs_natively_on_keras3_models(build, data, tmp_path):
                             out_dir=tmp_path / "run")
     report = json.loads((result.out_dir / "report.json").read_text())
     assert report["engine"] == "keras3" and "keras3" not in report  # no bridge
+    assert "engine keras3" in (result.out_dir / "report.html").read_text()
+    assert "Engine: keras3" in (result.out_dir / "report.md").read_text()
     stage = report["stages"][0]
     assert stage["measured_sparsity"] == pytest.approx(0.5, abs=0.01)
     expected = ({"inner_conv", "project", "logits"} if build == "functional"
