@@ -168,13 +168,17 @@ def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
     return None
 
 
-def _kernel_variable(layer: Any) -> Any:
+def _kernel_variable(layer: Any, cls: type | None = None) -> Any:
     """The variable behind ``layer.kernel``: ``_kernel`` under Keras's ``kernel`` property
-    (Conv, Dense), else a plain ``kernel`` attribute (DepthwiseConv2D, custom layers)."""
-    if isinstance(getattr(type(layer), "kernel", None), property):
-        var = getattr(layer, "_kernel", None)
-    else:
+    (Conv, Dense), else a plain ``kernel`` attribute (DepthwiseConv2D, custom layers).
+    ``cls``: judge by this class (a swapped fake-quant class always has the property)."""
+    prop = getattr(cls or type(layer), "kernel", None)
+    if not isinstance(prop, property):
         var = vars(layer).get("kernel")
+    elif cls is not None:
+        return prop.fget(layer)  # what the original class's call reads
+    else:
+        var = getattr(layer, "_kernel", None)
     return var if isinstance(var, keras.Variable) else None
 
 
@@ -201,21 +205,13 @@ def _fake_quant_class(cls: type) -> type:
     on the class wins over a plain instance attribute of the same name)."""
     if cls not in _FAKE_QUANT_CLASSES:
         def kernel(self):
-            w = _kernel_variable_of(self, cls)
+            w = _kernel_variable(self, cls)
             return _fake_quant(w, _channel_axes(self, len(w.shape)))
 
         _FAKE_QUANT_CLASSES[cls] = type(cls.__name__, (cls,), {
             "kernel": property(kernel), "_edgecompress_original": cls,
             "__module__": cls.__module__})
     return _FAKE_QUANT_CLASSES[cls]
-
-
-def _kernel_variable_of(layer: Any, cls: type) -> Any:
-    """``_kernel_variable`` judged by the layer's original class (the swapped one always has
-    the property)."""
-    if isinstance(getattr(cls, "kernel", None), property):
-        return cls.kernel.fget(layer)
-    return vars(layer)["kernel"]
 
 
 def _kernels(layer: Any) -> list:

@@ -234,8 +234,6 @@ def _baseline(out: dict, graphs: dict) -> None:
 
 
 def _devices(out: dict, run: Path, profiles: list) -> list[dict]:
-    from targets import energy
-
     rows: dict[tuple[str, str], dict] = {}
     for profile in profiles:
         for art in out.get("artifacts", []):
