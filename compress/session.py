@@ -110,21 +110,22 @@ class Session:
             self._engine = get_engine(self.engine_name)
         return self._engine
 
-    def _native_keras3(self) -> bool:
-        """Whether a Keras 3 model would run on the keras3 engine (so: load it unbridged)."""
+    def _engine_for(self, *, keras3_model: bool) -> str:
+        """The engine the recipe runs a (Keras 3 or tf_keras) model on."""
         from compress.engines import choose_engine
 
         kinds = tuple(s.kind for s in self.recipe.stages)
-        return choose_engine(self.requested_engine, keras3_model=True, kinds=kinds) == "keras3"
+        return choose_engine(self.requested_engine, keras3_model=keras3_model, kinds=kinds)
+
+    def _native_keras3(self) -> bool:
+        """Whether a Keras 3 model would run on the keras3 engine (so: load it unbridged)."""
+        return self._engine_for(keras3_model=True) == "keras3"
 
     def _choose_engine(self, model: Any) -> None:
         """Fix the engine for ``model`` (once per session)."""
-        from compress.engines import choose_engine
         from compress.models.keras3 import is_keras3_model
 
-        kinds = tuple(s.kind for s in self.recipe.stages)
-        name = choose_engine(self.requested_engine, keras3_model=is_keras3_model(model),
-                             kinds=kinds)
+        name = self._engine_for(keras3_model=is_keras3_model(model))
         if self.engine_name not in (None, name):
             raise CompressError(f"this session runs on the {self.engine_name} engine. Received: "
                                 f"a model for the {name} engine",
