@@ -298,3 +298,24 @@ def test_edge_metrics_callback_inside_a_keras3_fit(data):
                         callbacks=[callback, stop]).history
     assert len(history["int8_accuracy"]) == 2 and 0 <= history["int8_accuracy"][-1] <= 1
     assert history["int8_size_bytes"][-1] > 0
+
+
+def test_qat_lists_a_layer_it_cannot_fake_quantize(data):
+    """SeparableConv2D keeps its weights in depthwise/pointwise kernels: left out of
+    fake-quantization, named with the reason, and the run goes on to a full-integer file."""
+    from compress import Session
+    from compress.artifacts import export
+    from compress.recipe import TargetSpec
+    from targets.tflite_graph import read_model
+
+    inp = keras.Input((28, 28, 1))
+    x = keras.layers.SeparableConv2D(8, 3, name="sep")(inp)
+    model = keras.Model(inp, keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(x)))
+    session = Session({"name": "sep", "engine": "keras3", "targets": ["int8"],
+                       "stages": [{"kind": "qat", "epochs": 1}]})
+    trained = session.train(model, data.x_train[:256], data.y_train[:256])
+    assert trained.stages[0].details["float_layers"] == [
+        "sep (SeparableConv2D keeps its weights elsewhere than in `kernel`)"]
+    blob = export.convert(trained.quant_model, TargetSpec("int8"),
+                          representative=data.x_train[:32])
+    assert set(read_model(blob).dtype_counts()) <= {"int8", "int32"}
