@@ -67,6 +67,7 @@ def main() -> int:
                "data": data.source, "baseline": {"epochs": args.epochs,
                                                  "train_seconds": train_s},
                "recipes": {name: RECIPES[name] for name in args.recipes}, "runs": []}
+    planned = len(args.seeds) * len(args.recipes) * len(ENGINES)
     for seed in args.seeds:
         order = ENGINES if seed % 2 == 0 else ENGINES[::-1]
         for name in args.recipes:
@@ -77,13 +78,22 @@ def main() -> int:
                                         out_dir=out / f"{name}-{engine}-s{seed}")
                 results["runs"].append(summarize(result.report, name, engine, seed))
                 print(json.dumps(results["runs"][-1]), flush=True)
-    results["summary"] = summary(results["runs"])
-    (HERE / "results").mkdir(exist_ok=True)
-    stem = HERE / "results" / args.results_name
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(render(results))
-    print(render(results))
+                write(results, args.results_name, planned)  # a partial run leaves its file
+    print(write(results, args.results_name, planned))
     return 0
+
+
+def write(results: dict, name: str, planned: int) -> str:
+    """Write the results so far (``complete`` says whether every planned run is in)."""
+    results["summary"] = summary(results["runs"])
+    results["complete"] = len(results["runs"]) == planned
+    results["planned_runs"] = planned
+    (HERE / "results").mkdir(exist_ok=True)
+    stem = HERE / "results" / name
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    text = render(results)
+    stem.with_suffix(".md").write_text(text)
+    return text
 
 
 def summarize(report: dict, recipe: str, engine: str, seed: int) -> dict:
@@ -122,6 +132,9 @@ def render(results: dict) -> str:
              f"Data: {results['data']}; baseline: Keras 3 `fashion_cnn`, "
              f"{results['baseline']['epochs']} epochs ({results['baseline']['train_seconds']:.0f}"
              " s), one file for every run.", "", describe(results["conditions"]), "",
+             *([] if results.get("complete", True) else [
+                 f"**Partial run: {len(results['runs'])} of {results['planned_runs']} planned "
+                 "runs finished.**", ""]),
              "Targets: mean int8 accuracy of keras3 >= tfmot - 0.2 pp; training seconds per "
              "epoch of keras3 <= 1.25x tfmot.", "",
              "| recipe | seeds | int8 keras3 | int8 tfmot | keras3 - tfmot | s/epoch keras3 | "
