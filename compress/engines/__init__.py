@@ -14,10 +14,10 @@ from typing import Any, Callable, Protocol
 #: engine name -> module holding its ``ENGINE`` object (imported on first use)
 ENGINES = {"tfmot": "compress.engines.tfmot", "keras3": "compress.engines.keras3"}
 #: engine name -> the stage kinds it runs (None: every kind); read by the recipe loader
-STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat")}
-#: the stage kinds ``engine: auto`` hands to the keras3 engine: its QAT is not yet measured
-#: against tfmot's on the benchmark (issue 13), so a recipe with qat stays on tfmot unless asked
-AUTO_KERAS3_STAGES = ("prune", "finetune")
+STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat", "distill")}
+#: the stage kinds ``engine: auto`` hands to the keras3 engine (a Keras 3 model with any other
+#: kind is bridged to tf_keras and runs on tfmot). QAT: benchmarks/results/keras3_engine.md
+AUTO_KERAS3_STAGES = ("prune", "finetune", "qat", "distill")
 
 
 def runs_stages(engine: str, kinds: list[str] | tuple[str, ...]) -> bool:

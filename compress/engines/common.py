@@ -69,3 +69,51 @@ def hook_callback(keras: Any, hooks: Any) -> Any:
 
         _CALLBACK_CLASSES[id(keras)] = HookCallback
     return _CALLBACK_CLASSES[id(keras)](hooks)
+
+
+class Distillation:
+    """The distillation methods both engines share: one ``compress.engines.distiller`` serves
+    tf_keras and Keras 3 models (it takes the Keras module from the models it is given).
+    An engine adds ``load_student`` (how it loads a user's student) and its ``keras``."""
+
+    def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
+        from compress.engines.distiller import make_distiller
+
+        return make_distiller(student, teacher, **kwargs)
+
+    def unwrap_distiller(self, model: Any) -> tuple[Any, Any]:
+        """``(student, distiller)`` of a ``Distiller``; ``(model, None)`` for any other model."""
+        from compress.engines.distiller import is_distiller
+
+        return (model.student, model) if is_distiller(model) else (model, None)
+
+    def width_student(self, teacher: Any, width: float) -> tuple[Any, dict]:
+        """A fresh student ``width`` times as wide as the teacher, and its scaled layers."""
+        from compress.engines.distiller import scale_width
+
+        student = scale_width(teacher, width)
+        return student, getattr(student, "_edgecompress_scaled", {})
+
+    def float32_macs(self, model: Any) -> int | None:
+        from compress.engines.distiller import float32_macs
+
+        return float32_macs(model)
+
+    def cosine_decay(self, epochs: int) -> Any:
+        """Scales the compiled learning rate by ``0.5 * (1 + cos(pi * epoch / epochs))``."""
+        import math
+
+        import numpy as np
+
+        class CosineDecay(self.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.base = float(np.asarray(self.model.optimizer.learning_rate))
+
+            def on_epoch_begin(self, epoch, logs=None):
+                factor = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+                self.model.optimizer.learning_rate.assign(self.base * factor)
+
+            def on_train_end(self, logs=None):
+                self.model.optimizer.learning_rate.assign(self.base)
+
+        return CosineDecay()

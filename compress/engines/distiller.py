@@ -16,6 +16,11 @@ For a QAT student the teacher's logits are clipped to the student's output-quant
 Students: ``scale_width`` derives one from the teacher's Functional/Sequential graph (every
 Conv/Dense layer's channels times ``width``, rounded to a multiple of 8, min 8; the classifier
 and depthwise layers unchanged; fresh weights); ``load_student`` loads a user's model.
+
+One implementation serves both engines: every function takes the Keras module from the models
+it is given (``keras_of``: Keras 3 or tf_keras), and ``distiller_class(keras)`` builds the
+``Distiller`` on that module's ``Model``. ``Distiller`` (this module's attribute) is the
+tf_keras class, made on first use; tf_keras is imported only for tf_keras models.
 """
 
 from __future__ import annotations
@@ -24,10 +29,40 @@ import difflib
 import math
 from typing import Any, Sequence
 
-from compress import _keras
+from compress import _tf
 from compress.errors import RecipeError, UnsupportedLayerError
 
-keras, tf = _keras.keras, _keras.tf
+tf = _tf.tf
+
+
+def keras_of(model: Any) -> Any:
+    """The Keras module ``model`` belongs to: Keras 3, or tf_keras (imported now)."""
+    if _tf.is_keras3_model(model):
+        import keras
+
+        return keras
+    from compress import _keras
+
+    return _keras.keras
+
+
+def _history_layer(tensor: Any) -> Any:
+    """The layer that produced a symbolic tensor (tf_keras: ``.layer``, Keras 3: ``.operation``)."""
+    history = getattr(tensor, "_keras_history", None)
+    return getattr(history, "layer", None) or getattr(history, "operation", None)
+
+
+def _is_graph(model: Any) -> bool:
+    """A Functional or Sequential model with a defined input (tf_keras or Keras 3)."""
+    if getattr(model, "_is_graph_network", False):
+        return True
+    if not _tf.is_keras3_model(model):
+        return False
+    import keras
+
+    functional = getattr(keras.src.models, "Functional", None) \
+        or keras.src.models.functional.Functional
+    return isinstance(model, (functional, keras.Sequential)) and bool(model.inputs)
 
 #: Layer types whose output channels width scaling changes, and the config key holding them.
 WIDTH_KEYS = {"Conv1D": "filters", "Conv2D": "filters", "Conv3D": "filters",
@@ -52,8 +87,11 @@ def scale_width(teacher: Any, width: float, *, name: str | None = None) -> Any:
         UnsupportedLayerError: a subclassed teacher, or a layer that does not accept the
             scaled inputs (e.g. a ``Reshape`` with a hard-coded shape); the layer is named.
     """
+    if _tf.is_keras3_model(teacher):
+        return _scale_width_keras3(teacher, width, name=name)
     from compress.models.graph import _map_arguments, flatten_nested
 
+    keras = keras_of(teacher)
     graph = flatten_nested(teacher)
     if not getattr(graph, "_is_graph_network", False):
         raise UnsupportedLayerError(
@@ -102,6 +140,48 @@ def scale_width(teacher: Any, width: float, *, name: str | None = None) -> Any:
     return student
 
 
+def _scale_width_keras3(teacher: Any, width: float, *, name: str | None) -> Any:
+    """``scale_width`` for a Keras 3 model: ``clone_model`` with each layer rebuilt from its
+    scaled config (nested models are cloned too and stay nested)."""
+    import keras
+
+    if not _is_graph(teacher):
+        raise UnsupportedLayerError(
+            f"cannot derive a width-scaled student from '{teacher.name}': it is a subclassed "
+            f"model. Received: {type(teacher).__name__}",
+            hint="rebuild it with the Functional API, or give the student as a model file or "
+                 "module:function (student: path/to/student.keras)")
+    keep = classifier_layers(teacher)
+    scaled: dict[str, tuple[int, int]] = {}
+
+    def rebuilt(layer: Any) -> Any:
+        config = layer.get_config()
+        key = WIDTH_KEYS.get(type(layer).__name__)
+        if key and layer.name not in keep and isinstance(config.get(key), int):
+            new = scaled_channels(config[key], width)
+            scaled[layer.name] = (config[key], new)
+            config[key] = new
+        try:
+            return type(layer).from_config(config)
+        except Exception as exc:  # custom layers may not round-trip their config
+            raise _width_error(layer, width, exc) from None
+
+    try:
+        student = keras.models.clone_model(teacher, clone_function=rebuilt, recursive=True)
+    except UnsupportedLayerError:
+        raise
+    except Exception as exc:  # shape errors surface as ValueError/TypeError/...
+        raise UnsupportedLayerError(
+            f"cannot derive a width-{width:g} student from '{teacher.name}': "
+            f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]}. "
+            f"Received: width={width:g}",
+            hint="give the student as a model file or module:function "
+                 "(student: path/to/student.keras), or choose width: 1") from None
+    student.name = name or f"{teacher.name}_w{width:g}"
+    object.__setattr__(student, "_edgecompress_scaled", scaled)  # for the stage report
+    return student
+
+
 def _width_error(layer: Any, width: float, exc: Exception) -> UnsupportedLayerError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     return UnsupportedLayerError(
@@ -116,14 +196,14 @@ def classifier_layers(model: Any) -> set[str]:
     """Names of the weight layers that produce the outputs (through weight-free layers)."""
     keep: set[str] = set()
     for tensor in model.outputs:
-        layer = tensor._keras_history.layer
+        layer = _history_layer(tensor)
         while layer is not None:
             if type(layer).__name__ in WIDTH_KEYS:
                 keep.add(layer.name)
                 break
             inbound = layer._inbound_nodes[-1].input_tensors if layer._inbound_nodes else []
             flat = tf.nest.flatten(inbound)
-            layer = flat[0]._keras_history.layer if len(flat) == 1 else None
+            layer = _history_layer(flat[0]) if len(flat) == 1 else None
     return keep
 
 
@@ -159,7 +239,7 @@ def check_compatible(student: Any, teacher: Any) -> None:
 def _unwrapped(layer: Any) -> Any:
     """The layer inside a prune / QAT wrapper (or the layer itself)."""
     inner = getattr(layer, "layer", None)
-    return inner if isinstance(inner, keras.layers.Layer) else layer
+    return inner if hasattr(inner, "get_config") and hasattr(inner, "weights") else layer
 
 
 def _is_softmax_layer(layer: Any) -> bool:
@@ -180,7 +260,7 @@ def _activation_name(layer: Any) -> str:
 def ends_in_softmax(model: Any) -> bool:
     """True when the model outputs probabilities (a final softmax), through wrappers too."""
     last = model.layers[-1]
-    while isinstance(last, keras.Model) and last.layers:
+    while isinstance(last, keras_of(model).Model) and last.layers:
         last = last.layers[-1]
     return _is_softmax_layer(last) or _activation_name(_unwrapped(last)) == "softmax"
 
@@ -203,7 +283,7 @@ class _Probe:
     def __init__(self, model: Any, feature_layers: Sequence[str], *, role: str) -> None:
         self.model = model
         self.log_probs = False
-        graph = getattr(model, "_is_graph_network", False)
+        graph = _is_graph(model)
         head = model.outputs[0] if graph else None
         if ends_in_softmax(model):
             last = model.layers[-1]
@@ -219,7 +299,8 @@ class _Probe:
         features = [find_layer(model, n, role=role).output for n in feature_layers]
         self.output_range = None if self.log_probs or head is None else _output_range(head)
         if graph and (head is not model.outputs[0] or features):
-            self.fn = keras.Model(model.inputs, [head, *features], name=f"{role}_probe")
+            self.fn = keras_of(model).Model(model.inputs, [head, *features],
+                                            name=f"{role}_probe")
         else:
             self.fn = None
 
@@ -242,8 +323,7 @@ def _output_range(head: Any) -> tuple[Any, Any] | None:
     tfmot's output quantizer clips to a range that starts at [-6, 6] and follows the batch
     extremes slowly (EMA): an int8 student cannot produce logits outside it.
     """
-    layer = getattr(head, "_keras_history", None)
-    layer = getattr(layer, "layer", None)
+    layer = _history_layer(head)
     found = {}
     for var in getattr(layer, "weights", []):
         for end in ("post_activation_min", "post_activation_max"):
@@ -256,184 +336,228 @@ def _output_range(head: Any) -> tuple[Any, Any] | None:
 
 # -- the training wrapper --------------------------------------------------------------------
 
-class Distiller(keras.Model):
-    """Trains ``student`` against a frozen ``teacher``; ``call`` returns the student's output.
+_DISTILLER_CLASSES: dict[int, type] = {}
 
-    Compile it like any model (``compile(optimizer=..., metrics=["accuracy"])``); the loss
-    given to ``compile`` is not used: the distillation loss above is. ``fit`` logs ``loss``,
-    ``student_loss`` (label CE), ``distillation_loss`` (T^2 * KL), ``feature_loss`` (when
-    ``features``) and the compiled metrics, measured on the student.
 
-    Args:
-        student: the model being trained (may carry prune / QAT wrappers).
-        teacher: the reference model; frozen here (``trainable = False``: pass a copy if that
-            matters), never trained, always run with ``training=False``.
-        temperature: T > 0.
-        alpha: weight of the label loss, in [0, 1].
-        features: ``(teacher_layer, student_layer, weight)`` triples (names; wrappers
-            are looked through); a learned 1x1 projection maps the student's channels to
-            the teacher's when they differ.
-        augment: ``{"shift": px, "flip": bool, "mixup": beta}`` (any subset) or None: each
-            training batch is augmented once in ``train_step`` and teacher and student see
-            the same view ("consistent teaching"); mixup mixes the labels the same way.
-            Random draws are stateless, from ``seed`` and the optimizer's step count, so a
-            run is reproducible. ``test_step`` / ``evaluate`` are never augmented.
-        seed: seed of the augmentation draws.
-    """
+def distiller_class(keras: Any) -> type:
+    """The ``Distiller`` class on ``keras`` (Keras 3 or tf_keras), made once per module."""
+    if id(keras) not in _DISTILLER_CLASSES:
+        _DISTILLER_CLASSES[id(keras)] = _make_distiller_class(keras)
+    return _DISTILLER_CLASSES[id(keras)]
 
-    def __init__(self, student: Any, teacher: Any, *, temperature: float = 2.0,
-                 alpha: float = 0.5, features: Sequence[tuple[str, str, float]] = (),
-                 augment: dict | None = None, seed: int = 0,
-                 name: str = "distiller") -> None:
-        super().__init__(name=name)
-        if not temperature > 0:
-            raise RecipeError(f"temperature must be > 0. Received: temperature={temperature}")
-        if not 0.0 <= alpha <= 1.0:
-            raise RecipeError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
-        check_compatible(student, teacher)
-        teacher.trainable = False
-        self.student, self.teacher = student, teacher
-        self.temperature, self.alpha = float(temperature), float(alpha)
-        self.feature_pairs = [(str(t), str(s), float(w)) for t, s, w in features]
-        self._student_probe = _Probe(student, [s for _, s, _ in self.feature_pairs],
-                                     role="student")
-        self._teacher_probe = _Probe(teacher, [t for t, _, _ in self.feature_pairs],
-                                     role="teacher")
-        self.projections = self._make_projections()
-        self.augment = _check_augment(augment, student)
-        self.augment_seed = int(seed)
-        names = ["loss", "student_loss", "distillation_loss"]
-        if self.feature_pairs:
-            names.append("feature_loss")
-        self._kd_trackers = [keras.metrics.Mean(name=n) for n in names]
 
-    def _make_projections(self) -> list:
-        out = []
-        s_fn, t_fn = self._student_probe.fn, self._teacher_probe.fn
-        for i, (t_name, s_name, _) in enumerate(self.feature_pairs):
-            s_shape = tuple(s_fn.outputs[i + 1].shape[1:])
-            t_shape = tuple(t_fn.outputs[i + 1].shape[1:])
-            if s_shape[:-1] != t_shape[:-1]:
-                raise UnsupportedLayerError(
-                    f"features[{i}]: layer outputs differ in more than channels. Received: "
-                    f"teacher '{t_name}' shape={t_shape}, student '{s_name}' shape={s_shape}",
-                    hint="pair layers with the same spatial size (a 1x1 projection maps "
-                         "channels only)")
-            out.append(None if s_shape == t_shape else keras.layers.Dense(
-                t_shape[-1], use_bias=False, name=f"projection_{i}_{s_name}"))
-        return out
+def make_distiller(student: Any, teacher: Any, **kwargs: Any) -> Any:
+    """A ``Distiller`` of the student's Keras (see ``distiller_class``)."""
+    return distiller_class(keras_of(student))(student, teacher, **kwargs)
 
-    @property
-    def metrics(self) -> list:
-        out = list(self._kd_trackers)
-        if getattr(self, "compiled_metrics", None) is not None:
-            out += self.compiled_metrics.metrics
-        return out
 
-    def call(self, inputs: Any, training: Any = None) -> Any:
-        return self.student(inputs, training=training)
+def is_distiller(model: Any) -> bool:
+    return bool(getattr(type(model), "_edgecompress_distiller", False))
 
-    def _kd_losses(self, x: Any, y: Any, sample_weight: Any, *, training: bool) -> tuple[dict, Any]:
-        t_logits, t_feats = self._teacher_probe(x, training=False)
-        s_logits, s_feats = self._student_probe(x, training=training)
-        if self._student_probe.output_range is not None:
-            # A QAT student's logits are clipped to its output quantizer's range; targets
-            # outside it are unreachable and their gradients only distort the in-range logits.
-            lo, hi = self._student_probe.output_range
-            t_logits = tf.clip_by_value(t_logits, tf.cast(lo, tf.float32),
-                                        tf.cast(hi, tf.float32))
-        t_logits = tf.stop_gradient(t_logits)
-        temp = self.temperature
-        y = tf.convert_to_tensor(y)
-        if y.shape.rank == s_logits.shape.rank and y.shape[-1] == s_logits.shape[-1] \
-                and y.shape[-1] != 1:
-            ce = keras.losses.categorical_crossentropy(y, s_logits, from_logits=True)
-        else:
-            ce = keras.losses.sparse_categorical_crossentropy(y, s_logits, from_logits=True)
-        t_log = tf.nn.log_softmax(t_logits / temp)
-        s_log = tf.nn.log_softmax(s_logits / temp)
-        kl = tf.reduce_sum(tf.exp(t_log) * (t_log - s_log), axis=-1) * temp ** 2
-        losses = {"student_loss": _mean(ce, sample_weight),
-                  "distillation_loss": _mean(kl, sample_weight)}
-        total = self.alpha * losses["student_loss"] + (1 - self.alpha) * losses["distillation_loss"]
-        if self.feature_pairs:
-            feature = tf.constant(0.0)
-            for (_, _, weight), proj, s_f, t_f in zip(self.feature_pairs, self.projections,
-                                                     s_feats, t_feats):
-                s_f = tf.cast(s_f, tf.float32)
-                if proj is not None:
-                    s_f = proj(s_f)
-                diff = tf.square(s_f - tf.stop_gradient(tf.cast(t_f, tf.float32)))
-                feature += weight * tf.reduce_mean(diff)
-            losses["feature_loss"] = feature
-            total += feature
-        if self.student.losses:
-            total += tf.add_n(self.student.losses)
-        losses["loss"] = total
-        return losses, s_logits
 
-    def _kd_variables(self) -> list:
-        out, seen = [], set()
-        for var in self.student.trainable_variables + [
-                v for p in self.projections if p is not None for v in p.trainable_variables]:
-            if id(var) not in seen:
-                seen.add(id(var))
-                out.append(var)
-        return out
+def __getattr__(name: str) -> Any:
+    if name == "Distiller":  # the tf_keras class, as before the engines shared this module
+        from compress import _keras
 
-    def augment_batch(self, x: Any, y: Any, step: Any) -> tuple[Any, Any, Any]:
-        """``(augmented x, training labels, metric labels)`` of one batch at ``step``.
+        return distiller_class(_keras.keras)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        Without mixup the labels are ``y`` twice; with it, the training labels are the mixed
-        one-hot rows and the metric labels each image's dominant class (sparse, so the
-        compiled accuracy metric keeps the form ``evaluate`` uses).
+
+def _make_distiller_class(keras: Any) -> type:
+    keras3 = not hasattr(keras, "__internal__")  # tf_keras has keras.__internal__
+
+    class Distiller(keras.Model):
+        """Trains ``student`` against a frozen ``teacher``; ``call`` returns the student's output.
+
+        Compile it like any model (``compile(optimizer=..., metrics=["accuracy"])``); the loss
+        given to ``compile`` is not used: the distillation loss above is. ``fit`` logs ``loss``,
+        ``student_loss`` (label CE), ``distillation_loss`` (T^2 * KL), ``feature_loss`` (when
+        ``features``) and the compiled metrics, measured on the student.
+
+        Args:
+            student: the model being trained (may carry prune / QAT wrappers).
+            teacher: the reference model; frozen here (``trainable = False``: pass a copy if that
+                matters), never trained, always run with ``training=False``.
+            temperature: T > 0.
+            alpha: weight of the label loss, in [0, 1].
+            features: ``(teacher_layer, student_layer, weight)`` triples (names; wrappers
+                are looked through); a learned 1x1 projection maps the student's channels to
+                the teacher's when they differ.
+            augment: ``{"shift": px, "flip": bool, "mixup": beta}`` (any subset) or None: each
+                training batch is augmented once in ``train_step`` and teacher and student see
+                the same view ("consistent teaching"); mixup mixes the labels the same way.
+                Random draws are stateless, from ``seed`` and the optimizer's step count, so a
+                run is reproducible. ``test_step`` / ``evaluate`` are never augmented.
+            seed: seed of the augmentation draws.
         """
-        if not self.augment:
-            return x, y, y
-        return augment_batch(x, y, self.augment, seed=self.augment_seed, step=step,
-                             num_classes=int(self.student.outputs[0].shape[-1])
-                             if getattr(self.student, "outputs", None) else None)
 
-    def train_step(self, data: Any) -> dict:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_metric = y
-        if self.augment:
-            x, y, y_metric = self.augment_batch(x, y, self.optimizer.iterations)
-        with tf.GradientTape() as tape:
-            losses, s_logits = self._kd_losses(x, y, sample_weight, training=True)
-            # Gradients are summed over replicas under tf.distribute: average them.
-            scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self._kd_variables()
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return self._kd_update_metrics(losses, y_metric, s_logits, sample_weight)
+        def __init__(self, student: Any, teacher: Any, *, temperature: float = 2.0,
+                     alpha: float = 0.5, features: Sequence[tuple[str, str, float]] = (),
+                     augment: dict | None = None, seed: int = 0,
+                     name: str = "distiller") -> None:
+            super().__init__(name=name)
+            if not temperature > 0:
+                raise RecipeError(f"temperature must be > 0. Received: temperature={temperature}")
+            if not 0.0 <= alpha <= 1.0:
+                raise RecipeError(f"alpha must be in [0, 1]. Received: alpha={alpha}")
+            check_compatible(student, teacher)
+            teacher.trainable = False
+            self.student, self.teacher = student, teacher
+            self.temperature, self.alpha = float(temperature), float(alpha)
+            self.feature_pairs = [(str(t), str(s), float(w)) for t, s, w in features]
+            self._student_probe = _Probe(student, [s for _, s, _ in self.feature_pairs],
+                                         role="student")
+            self._teacher_probe = _Probe(teacher, [t for t, _, _ in self.feature_pairs],
+                                         role="teacher")
+            self.projections = self._make_projections()
+            self.augment = _check_augment(augment, student)
+            self.augment_seed = int(seed)
+            names = ["loss", "student_loss", "distillation_loss"]
+            if self.feature_pairs:
+                names.append("feature_loss")
+            self._kd_trackers = [keras.metrics.Mean(name=n) for n in names]
 
-    def test_step(self, data: Any) -> dict:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        losses, s_logits = self._kd_losses(x, y, sample_weight, training=False)
-        return self._kd_update_metrics(losses, y, s_logits, sample_weight)
+        def _make_projections(self) -> list:
+            out = []
+            s_fn, t_fn = self._student_probe.fn, self._teacher_probe.fn
+            for i, (t_name, s_name, _) in enumerate(self.feature_pairs):
+                s_shape = tuple(s_fn.outputs[i + 1].shape[1:])
+                t_shape = tuple(t_fn.outputs[i + 1].shape[1:])
+                if s_shape[:-1] != t_shape[:-1]:
+                    raise UnsupportedLayerError(
+                        f"features[{i}]: layer outputs differ in more than channels. Received: "
+                        f"teacher '{t_name}' shape={t_shape}, student '{s_name}' shape={s_shape}",
+                        hint="pair layers with the same spatial size (a 1x1 projection maps "
+                             "channels only)")
+                out.append(None if s_shape == t_shape else keras.layers.Dense(
+                    t_shape[-1], use_bias=False, name=f"projection_{i}_{s_name}"))
+            return out
 
-    def _kd_update_metrics(self, losses: dict, y: Any, s_logits: Any, sample_weight: Any) -> dict:
-        for tracker in self._kd_trackers:
-            tracker.update_state(losses[tracker.name])
-        if getattr(self, "compiled_metrics", None) is not None:
-            self.compiled_metrics.update_state(y, s_logits, sample_weight)
-        return {m.name: m.result() for m in self.metrics}
+        _edgecompress_distiller = True
 
-    def describe(self) -> dict:
-        """What the report records about the distillation setting."""
-        return {"temperature": self.temperature, "alpha": self.alpha,
-                "teacher": self.teacher.name,
-                "teacher_output": "log-probabilities" if self._teacher_probe.log_probs
-                else "logits",
-                "student_output": "log-probabilities" if self._student_probe.log_probs
-                else "logits",
-                "teacher_clipped_to_student_output_range":
-                    self._student_probe.output_range is not None,
-                "features": [{"teacher": t, "student": s, "weight": w,
-                              "projection": p is not None}
-                             for (t, s, w), p in zip(self.feature_pairs, self.projections)],
-                "augment": dict(self.augment) if self.augment else None}
+        def _compiled(self) -> Any:
+            """The metrics given to ``compile`` (tf_keras: a container; Keras 3: one metric
+            holding them), or None."""
+            return getattr(self, "_compile_metrics" if keras3 else "compiled_metrics", None)
+
+        @property
+        def metrics(self) -> list:
+            out = list(self._kd_trackers)
+            compiled = self._compiled()
+            if compiled is not None:
+                out += [compiled] if keras3 else compiled.metrics
+            return out
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            return self.student(inputs, training=training)
+
+        def _kd_losses(self, x: Any, y: Any, sample_weight: Any, *, training: bool) -> tuple[dict, Any]:
+            t_logits, t_feats = self._teacher_probe(x, training=False)
+            s_logits, s_feats = self._student_probe(x, training=training)
+            if self._student_probe.output_range is not None:
+                # A QAT student's logits are clipped to its output quantizer's range; targets
+                # outside it are unreachable and their gradients only distort the in-range logits.
+                lo, hi = self._student_probe.output_range
+                t_logits = tf.clip_by_value(t_logits, tf.cast(lo, tf.float32),
+                                            tf.cast(hi, tf.float32))
+            t_logits = tf.stop_gradient(t_logits)
+            temp = self.temperature
+            y = tf.convert_to_tensor(y)
+            if y.shape.rank == s_logits.shape.rank and y.shape[-1] == s_logits.shape[-1] \
+                    and y.shape[-1] != 1:
+                ce = keras.losses.categorical_crossentropy(y, s_logits, from_logits=True)
+            else:
+                ce = keras.losses.sparse_categorical_crossentropy(y, s_logits, from_logits=True)
+            t_log = tf.nn.log_softmax(t_logits / temp)
+            s_log = tf.nn.log_softmax(s_logits / temp)
+            kl = tf.reduce_sum(tf.exp(t_log) * (t_log - s_log), axis=-1) * temp ** 2
+            losses = {"student_loss": _mean(ce, sample_weight),
+                      "distillation_loss": _mean(kl, sample_weight)}
+            total = self.alpha * losses["student_loss"] + (1 - self.alpha) * losses["distillation_loss"]
+            if self.feature_pairs:
+                feature = tf.constant(0.0)
+                for (_, _, weight), proj, s_f, t_f in zip(self.feature_pairs, self.projections,
+                                                         s_feats, t_feats):
+                    s_f = tf.cast(s_f, tf.float32)
+                    if proj is not None:
+                        s_f = proj(s_f)
+                    diff = tf.square(s_f - tf.stop_gradient(tf.cast(t_f, tf.float32)))
+                    feature += weight * tf.reduce_mean(diff)
+                losses["feature_loss"] = feature
+                total += feature
+            if self.student.losses:
+                total += tf.add_n(self.student.losses)
+            losses["loss"] = total
+            return losses, s_logits
+
+        def _kd_variables(self) -> list:
+            out, seen = [], set()
+            for var in self.student.trainable_variables + [
+                    v for p in self.projections if p is not None for v in p.trainable_variables]:
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    out.append(var)
+            return out
+
+        def augment_batch(self, x: Any, y: Any, step: Any) -> tuple[Any, Any, Any]:
+            """``(augmented x, training labels, metric labels)`` of one batch at ``step``.
+
+            Without mixup the labels are ``y`` twice; with it, the training labels are the mixed
+            one-hot rows and the metric labels each image's dominant class (sparse, so the
+            compiled accuracy metric keeps the form ``evaluate`` uses).
+            """
+            if not self.augment:
+                return x, y, y
+            return augment_batch(x, y, self.augment, seed=self.augment_seed, step=step,
+                                 num_classes=int(self.student.outputs[0].shape[-1])
+                                 if getattr(self.student, "outputs", None) else None)
+
+        def train_step(self, data: Any) -> dict:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            y_metric = y
+            if self.augment:
+                x, y, y_metric = self.augment_batch(x, y, self.optimizer.iterations)
+            with tf.GradientTape() as tape:
+                losses, s_logits = self._kd_losses(x, y, sample_weight, training=True)
+                # Gradients are summed over replicas under tf.distribute: average them.
+                scaled = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            variables = self._kd_variables()
+            grads = tape.gradient(scaled, variables)
+            self.optimizer.apply_gradients(zip(grads, variables))
+            return self._kd_update_metrics(losses, y_metric, s_logits, sample_weight)
+
+        def test_step(self, data: Any) -> dict:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            losses, s_logits = self._kd_losses(x, y, sample_weight, training=False)
+            return self._kd_update_metrics(losses, y, s_logits, sample_weight)
+
+        def _kd_update_metrics(self, losses: dict, y: Any, s_logits: Any, sample_weight: Any) -> dict:
+            for tracker in self._kd_trackers:
+                tracker.update_state(losses[tracker.name])
+            compiled = self._compiled()
+            if compiled is not None:
+                compiled.update_state(y, s_logits, sample_weight)
+            out = {}
+            for metric in self.metrics:
+                result = metric.result()
+                out.update(result if isinstance(result, dict) else {metric.name: result})
+            return out
+
+        def describe(self) -> dict:
+            """What the report records about the distillation setting."""
+            return {"temperature": self.temperature, "alpha": self.alpha,
+                    "teacher": self.teacher.name,
+                    "teacher_output": "log-probabilities" if self._teacher_probe.log_probs
+                    else "logits",
+                    "student_output": "log-probabilities" if self._student_probe.log_probs
+                    else "logits",
+                    "teacher_clipped_to_student_output_range":
+                        self._student_probe.output_range is not None,
+                    "features": [{"teacher": t, "student": s, "weight": w,
+                                  "projection": p is not None}
+                                 for (t, s, w), p in zip(self.feature_pairs, self.projections)],
+                    "augment": dict(self.augment) if self.augment else None}
+    return Distiller
 
 
 def _check_augment(augment: dict | None, student: Any) -> dict | None:

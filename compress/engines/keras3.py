@@ -15,8 +15,8 @@ values, so the int8 converter reproduces them exactly (a BatchNormalization fold
 scales whole output channels, which keeps them on a per-channel grid). Activations are
 calibrated by the converter from the representative samples. Pruned zeros stay zero.
 
-Not built on this engine yet: distillation (``STAGES`` in ``compress.engines``); with
-``engine: auto`` such recipes run on the tfmot engine through the Keras 3 bridge.
+Distillation uses the ``Distiller`` both engines share (``compress.engines.distiller``), built
+on Keras 3's ``Model``; the pruning step finds its masks through it (on the student).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ import keras
 import numpy as np
 
 from compress.engines import common
-from compress.errors import ModelLoadError, UnsupportedLayerError
+from compress.errors import ModelLoadError
 from compress.stages.base import KERNEL_ATTRS
 
 _PLAN = "_edgecompress_pruning"
 _ZEROS = "_edgecompress_qat_zeros"
 
 
-class Keras3Engine:
+class Keras3Engine(common.Distillation):
     """Keras 3 behind the ``compress.engines.Engine`` interface."""
 
     name = "keras3"
@@ -95,11 +95,11 @@ class Keras3Engine:
         return [_PruneStep()]
 
     def pruning_step(self, model: Any) -> int:
-        plan = getattr(model, _PLAN, None)
+        plan = _plan_of(model)
         return plan.step if plan is not None else 0
 
     def mask_sparsity(self, model: Any) -> float:
-        plan = getattr(model, _PLAN, None)
+        plan = _plan_of(model)
         return plan.mask_sparsity() if plan is not None else 0.0
 
     def strip_pruning(self, model: Any) -> Any:
@@ -133,7 +133,7 @@ class Keras3Engine:
             if reason:
                 left_float.append(f"{layer.name} ({reason})")
                 continue
-            layer.__class__ = _fake_quant_class(type(layer))
+            layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer))
         object.__setattr__(quantized, _ZEROS, zeros)
         return quantized, [], left_float
 
@@ -143,19 +143,24 @@ class Keras3Engine:
             original = getattr(type(layer), "_edgecompress_original", None)
             if original is None:
                 continue
-            grid = np.asarray(layer.kernel)  # the fake-quantized kernel
+            attrs = type(layer)._edgecompress_attrs
+            grids = {attr: np.asarray(getattr(layer, attr)) for attr in attrs}  # fake-quantized
             layer.__class__ = original
-            _kernel_variable(layer).assign(grid)
+            for attr, grid in grids.items():
+                _weight_variable(layer, attr).assign(grid)
         zeros = getattr(model, _ZEROS, None)
         if zeros is not None:  # the preserved zeros' constraints are removed
             zeros.finish()
             object.__delattr__(model, _ZEROS)
         return model
 
-    # -- not on this engine yet --------------------------------------------------------------
-    def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
-        raise UnsupportedLayerError("distillation is not available on the keras3 engine yet",
-                                    hint="use engine: tfmot or auto (the Keras 3 bridge)")
+    # -- distillation (``common.Distillation``; the student loaded as the Keras 3 model) -----
+    def load_student(self, spec: str) -> Any:
+        from compress import models
+
+        student, _ = models.load_model(spec, native_keras3=True)
+        self.require(student, what="student")
+        return student
 
 
 def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
@@ -163,30 +168,42 @@ def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
     cls = type(layer)
     if not select(layer.name, cls.__name__):
         return "not selected by layers:"
-    if _kernel_variable(layer) is None:
-        return f"{cls.__name__} keeps its weights elsewhere than in `kernel`"
+    if not _quant_attrs(layer):
+        return f"{cls.__name__} keeps its weights elsewhere than in {' / '.join(KERNEL_ATTRS)}"
     return None
 
 
-def _kernel_variable(layer: Any, cls: type | None = None) -> Any:
-    """The variable behind ``layer.kernel``: ``_kernel`` under Keras's ``kernel`` property
-    (Conv, Dense), else a plain ``kernel`` attribute (DepthwiseConv2D, custom layers).
+def _quant_attrs(layer: Any) -> tuple[str, ...]:
+    """The kernel attributes of ``layer`` that fake-quantization covers (a variable behind
+    each): ``kernel``, or a separable convolution's ``depthwise_kernel`` and
+    ``pointwise_kernel``."""
+    return tuple(a for a in KERNEL_ATTRS if _weight_variable(layer, a) is not None)
+
+
+def _weight_variable(layer: Any, attr: str = "kernel", cls: type | None = None) -> Any:
+    """The variable behind ``layer.<attr>``: ``_<attr>`` under a Keras property (``kernel`` of
+    Conv, Dense), else a plain attribute (DepthwiseConv2D, SeparableConv2D, custom layers).
     ``cls``: judge by this class (a swapped fake-quant class always has the property)."""
-    prop = getattr(cls or type(layer), "kernel", None)
+    prop = getattr(cls or type(layer), attr, None)
     if not isinstance(prop, property):
-        var = vars(layer).get("kernel")
+        var = vars(layer).get(attr)
     elif cls is not None:
         return prop.fget(layer)  # what the original class's call reads
     else:
-        var = getattr(layer, "_kernel", None)
+        var = getattr(layer, f"_{attr}", None)
     return var if isinstance(var, keras.Variable) else None
 
 
-def _channel_axes(layer: Any, ndim: int) -> tuple[int, ...]:
-    """The axes one scale covers: all but the output channels. A depthwise kernel
-    (kh, kw, in, multiplier) has in x multiplier output channels, as TFLite quantizes it."""
-    keep = 2 if "Depthwise" in type(layer).__name__ and ndim == 4 else 1
-    return tuple(range(ndim - keep))
+def _channel_axes(layer: Any, attr: str, ndim: int) -> tuple[int, ...]:
+    """The axes one scale covers: all but the output channels, as TFLite quantizes them.
+    A depthwise kernel (kh, kw, in, multiplier) has in x multiplier output channels; a
+    transposed convolution's kernel (kh, kw, out, in) has them on its next-to-last axis."""
+    name = type(layer).__name__
+    if attr == "depthwise_kernel" or ("Depthwise" in name and ndim == 4):
+        return tuple(range(ndim - 2))
+    if "Transpose" in name:
+        return tuple(a for a in range(ndim) if a != ndim - 2)
+    return tuple(range(ndim - 1))
 
 
 def _fake_quant(w: Any, axes: tuple[int, ...]) -> Any:
@@ -197,21 +214,24 @@ def _fake_quant(w: Any, axes: tuple[int, ...]) -> Any:
     return w + keras.ops.stop_gradient(q - w)
 
 
-_FAKE_QUANT_CLASSES: dict[type, type] = {}
+_FAKE_QUANT_CLASSES: dict[tuple, type] = {}
 
 
-def _fake_quant_class(cls: type) -> type:
-    """``cls`` with a ``kernel`` property that returns the fake-quantized kernel (a property
-    on the class wins over a plain instance attribute of the same name)."""
-    if cls not in _FAKE_QUANT_CLASSES:
-        def kernel(self):
-            w = _kernel_variable(self, cls)
-            return _fake_quant(w, _channel_axes(self, len(w.shape)))
+def _fake_quant_class(cls: type, attrs: tuple[str, ...]) -> type:
+    """``cls`` with a property per kernel attribute in ``attrs`` that returns the
+    fake-quantized kernel (a property on the class wins over a plain instance attribute of
+    the same name)."""
+    if (cls, attrs) not in _FAKE_QUANT_CLASSES:
+        def quantized(attr: str) -> property:
+            def get(self):
+                w = _weight_variable(self, attr, cls)
+                return _fake_quant(w, _channel_axes(self, attr, len(w.shape)))
+            return property(get)
 
-        _FAKE_QUANT_CLASSES[cls] = type(cls.__name__, (cls,), {
-            "kernel": property(kernel), "_edgecompress_original": cls,
-            "__module__": cls.__module__})
-    return _FAKE_QUANT_CLASSES[cls]
+        _FAKE_QUANT_CLASSES[(cls, attrs)] = type(cls.__name__, (cls,), {
+            **{attr: quantized(attr) for attr in attrs}, "_edgecompress_original": cls,
+            "_edgecompress_attrs": attrs, "__module__": cls.__module__})
+    return _FAKE_QUANT_CLASSES[(cls, attrs)]
 
 
 def _kernels(layer: Any) -> list:
@@ -320,11 +340,17 @@ def _block_mask(w: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     return np.moveaxis(keep, -1, -2) if w.ndim >= 2 else keep
 
 
+def _plan_of(model: Any) -> Any:
+    """The pruning plan of ``model``, or of the student a ``Distiller`` trains."""
+    plan = getattr(model, _PLAN, None)
+    return plan if plan is not None else getattr(getattr(model, "student", None), _PLAN, None)
+
+
 class _PruneStep(keras.callbacks.Callback):
     """Advances the pruning step and updates the masks when the schedule says so."""
 
     def on_train_batch_begin(self, batch, logs=None):
-        plan = getattr(self.model, _PLAN, None)
+        plan = _plan_of(self.model)
         if plan is None:
             return
         if plan.due(plan.step):

@@ -34,7 +34,7 @@ OUTPUT_ONLY_TYPES = ("Rescaling", "Normalization", "Resizing", "CenterCrop", "Up
 _UNSUPPORTED = re.compile(r"Layer (\S+?):<class '([\w.]+)'> is not supported")
 
 
-class TfmotEngine:
+class TfmotEngine(common.Distillation):
     """tf_keras + tfmot behind the ``compress.engines.Engine`` interface."""
 
     name = "tfmot"
@@ -172,51 +172,11 @@ class TfmotEngine:
         """The QAT model exports as it is (its quantizers carry the ranges)."""
         return model
 
-    # -- distillation ------------------------------------------------------------------------
-    def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any:
-        from compress.engines.distiller import Distiller
-
-        return Distiller(student, teacher, **kwargs)
-
-    def unwrap_distiller(self, model: Any) -> tuple[Any, Any]:
-        """``(student, distiller)`` of a ``Distiller``; ``(model, None)`` for any other model."""
-        from compress.engines.distiller import Distiller
-
-        return (model.student, model) if isinstance(model, Distiller) else (model, None)
-
-    def width_student(self, teacher: Any, width: float) -> tuple[Any, dict]:
-        """A fresh student ``width`` times as wide as the teacher, and its scaled layers."""
-        from compress.engines.distiller import scale_width
-
-        student = scale_width(teacher, width)
-        return student, getattr(student, "_edgecompress_scaled", {})
-
+    # -- distillation (``common.Distillation``; the student loaded as a flat tf_keras model) --
     def load_student(self, spec: str) -> Any:
         from compress.engines.distiller import load_student
 
         return load_student(spec)
-
-    def float32_macs(self, model: Any) -> int | None:
-        from compress.engines.distiller import float32_macs
-
-        return float32_macs(model)
-
-    def cosine_decay(self, epochs: int) -> Any:
-        """Scales the compiled learning rate by ``0.5 * (1 + cos(pi * epoch / epochs))``."""
-        import math
-
-        class CosineDecay(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.base = float(keras.backend.get_value(self.model.optimizer.learning_rate))
-
-            def on_epoch_begin(self, epoch, logs=None):
-                factor = 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
-                keras.backend.set_value(self.model.optimizer.learning_rate, self.base * factor)
-
-            def on_train_end(self, logs=None):
-                keras.backend.set_value(self.model.optimizer.learning_rate, self.base)
-
-        return CosineDecay()
 
 
 def _check_quantizable(model: Any) -> None:

@@ -159,12 +159,13 @@ def test_callback_api_without_the_callback_fails_loudly(data, tmp_path):
 
 def test_engine_selection():
     assert choose_engine("auto", keras3_model=True, kinds=("prune", "finetune")) == "keras3"
-    assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
+    assert choose_engine("auto", keras3_model=True,
+                         kinds=("distill", "prune", "qat")) == "keras3"
     assert choose_engine("auto", keras3_model=False, kinds=("prune",)) == "tfmot"
     assert choose_engine("tfmot", keras3_model=True, kinds=("prune",)) == "tfmot"
+    assert choose_engine("keras3", keras3_model=True, kinds=("prune", "qat")) == "keras3"
     assert runs_stages("tfmot", ("qat", "distill")) and runs_stages("keras3", ("prune", "qat"))
-    with pytest.raises(RecipeError, match="keras3 engine does not run stage kind.*distill"):
-        load_recipe({"engine": "keras3", "stages": [{"kind": "distill"}]})
+    assert not runs_stages("keras3", ("prune", "no_such_kind"))
     with pytest.raises(RecipeError, match="engine: must be one of auto, tfmot, keras3"):
         load_recipe({"engine": "keras"})
     assert load_recipe({}).to_dict()["engine"] == "auto"
@@ -217,11 +218,6 @@ def test_qat_on_keras3_gives_a_full_integer_file_that_keeps_the_zeros(build, dat
     path.write_bytes(blob)
     keras_top1 = np.argmax(np.asarray(quant(data.x_test, training=False)), axis=-1)
     assert evaluate_tflite(path, data.x_test, keras_top1) >= 0.95  # tiny model, 128 samples
-
-
-def test_auto_keeps_qat_recipes_on_tfmot_until_measured():
-    assert choose_engine("auto", keras3_model=True, kinds=("prune", "qat")) == "tfmot"
-    assert choose_engine("keras3", keras3_model=True, kinds=("prune", "qat")) == "keras3"
 
 
 BLOCKED_RUN = """
@@ -300,22 +296,72 @@ def test_edge_metrics_callback_inside_a_keras3_fit(data):
     assert history["int8_size_bytes"][-1] > 0
 
 
-def test_qat_lists_a_layer_it_cannot_fake_quantize(data):
-    """SeparableConv2D keeps its weights in depthwise/pointwise kernels: left out of
-    fake-quantization, named with the reason, and the run goes on to a full-integer file."""
+def test_qat_fake_quantizes_separable_and_transposed_convolutions(data):
+    """SeparableConv2D (depthwise and pointwise kernels) and Conv2DTranspose (output channels
+    on its next-to-last axis) train on a per-channel int8 grid and give a full-integer file;
+    a layer left out by ``layers:`` is listed with the reason."""
     from compress import Session
     from compress.artifacts import export
     from compress.recipe import TargetSpec
     from targets.tflite_graph import read_model
 
     inp = keras.Input((28, 28, 1))
-    x = keras.layers.SeparableConv2D(8, 3, name="sep")(inp)
+    x = keras.layers.SeparableConv2D(8, 3, strides=2, name="sep")(inp)
+    x = keras.layers.Conv2DTranspose(4, 3, strides=2, name="up")(x)
+    x = keras.layers.Conv2D(4, 3, strides=2, name="plain")(keras.layers.ReLU()(x))
     model = keras.Model(inp, keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(x)))
     session = Session({"name": "sep", "engine": "keras3", "targets": ["int8"],
-                       "stages": [{"kind": "qat", "epochs": 1}]})
+                       "stages": [{"kind": "qat", "epochs": 1,
+                                   "layers": {"exclude": ["plain"]}}]})
     trained = session.train(model, data.x_train[:256], data.y_train[:256])
-    assert trained.stages[0].details["float_layers"] == [
-        "sep (SeparableConv2D keeps its weights elsewhere than in `kernel`)"]
-    blob = export.convert(trained.quant_model, TargetSpec("int8"),
-                          representative=data.x_train[:32])
+    assert trained.stages[0].details["float_layers"] == ["plain (not selected by layers:)"]
+    quant = trained.quant_model
+    grids = {"sep": [("depthwise_kernel", (0, 1)), ("pointwise_kernel", (0, 1, 2))],
+             "up": [("kernel", (0, 1, 3))], "logits": [("kernel", (0,))]}
+    for name, kernels in grids.items():
+        for attr, axes in kernels:
+            w = np.asarray(getattr(quant.get_layer(name), attr))
+            scale = np.max(np.abs(w), axis=axes, keepdims=True) / 127
+            np.testing.assert_allclose(w / scale, np.round(w / scale), atol=1e-3,
+                                       err_msg=f"{name}.{attr}")
+    w = np.asarray(quant.get_layer("plain").kernel)  # excluded: not on a grid
+    scale = np.max(np.abs(w), axis=(0, 1, 2), keepdims=True) / 127
+    assert not np.allclose(w / scale, np.round(w / scale), atol=1e-3)
+    blob = export.convert(quant, TargetSpec("int8"), representative=data.x_train[:32])
     assert set(read_model(blob).dtype_counts()) <= {"int8", "int32"}
+
+
+@pytest.mark.parametrize("student", ["self", "width"])
+def test_distillation_runs_on_the_keras3_engine(student, data, tmp_path):
+    """distill (self, during pruning; or a width-0.5 student) + prune + QAT on a Keras 3 model
+    with the default engine: keras3, the Distiller on Keras 3, the masks stepped through it."""
+    from compress import compress_model
+
+    if student == "self":
+        model = _functional_with_nested()
+    else:
+        inner = keras.Sequential([keras.layers.Conv2D(16, 3, name="inner_conv"),
+                                  keras.layers.ReLU()], name="inner")
+        inp = keras.Input((28, 28, 1))
+        x = keras.layers.Flatten()(keras.layers.MaxPooling2D()(inner(inp)))
+        x = keras.layers.Dense(32, activation="relu", name="hidden")(x)
+        model = keras.Model(inp, keras.layers.Dense(10, name="logits")(x))
+    model = _trained(model, data)
+    distill = ({"kind": "distill", "student": "self"} if student == "self" else
+               {"kind": "distill", "student": {"width": 0.5}, "epochs": 1})
+    recipe = {"name": "k3kd", "targets": ["int8"], "benchmark": {"warmup": 1, "runs": 3},
+              "stages": [distill, PRUNE, {"kind": "qat", "epochs": 1}]}
+    result = compress_model(model, recipe, data=data, out_dir=tmp_path / "run")
+    report = json.loads((result.out_dir / "report.json").read_text())
+    assert report["engine"] == "keras3"
+    kd, prune = report["stages"][0], report["stages"][1]
+    assert prune["distillation"]["teacher_output"] == "logits"
+    assert prune["measured_sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert "distillation_loss" in prune["history"]
+    if student == "width":
+        assert kd["scaled_layers"] == {"inner_conv": [16, 8], "hidden": [32, 16]}
+        assert "distillation_loss" in kd["history"]
+        assert result.model.get_layer("hidden").kernel.shape == (1352, 16)
+        assert isinstance(result.model.get_layer("inner"), keras.Sequential)  # still nested
+    art = report["artifacts"][0]
+    assert art["sparsity"] == pytest.approx(0.5, abs=0.05)
