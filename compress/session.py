@@ -285,6 +285,7 @@ class Session:
             # uninterrupted one did (no RNG state carried over from earlier stages).
             engine.set_seed(self.recipe.seed + index)
             ctx = self._context(index, steps)
+            ctx.data = (x, y)
             wrap = self._wrapper(index, cfg, ctx)
             stage = make_stage(cfg)
             began = time.perf_counter()

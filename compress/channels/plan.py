@@ -187,7 +187,7 @@ def sensitivity_for_macs(graph: ChannelGraph, groups: list[Group], keep_macs: fl
             i = opts.index(counts[g.id])
             if i == 0:
                 continue
-            trial = dict(counts, **{g.id: opts[i - 1]})
+            trial = {**counts, g.id: opts[i - 1]}
             saved = current - total_macs(graph, trial)
             if saved <= 0:
                 continue
@@ -200,6 +200,14 @@ def sensitivity_for_macs(graph: ChannelGraph, groups: list[Group], keep_macs: fl
             break
         counts[best[0]] = best[1]
         current -= best[2]
+    # the last step may overshoot: give channels back (most sensitive first) within the budget
+    for g in sorted(groups, key=lambda g: -_drop(curves.get(g.id, {}), 1 - counts[g.id] / g.size)):
+        opts = options[g.id]
+        while counts[g.id] < g.size:
+            trial = {**counts, g.id: opts[opts.index(counts[g.id]) + 1]}
+            if total_macs(graph, trial) > keep_macs * total + 1e-6:
+                break
+            counts = trial
     return Allocation(counts, total_macs(graph, counts), total)
 
 

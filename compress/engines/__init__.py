@@ -14,10 +14,11 @@ from typing import Any, Callable, Protocol
 #: engine name -> module holding its ``ENGINE`` object (imported on first use)
 ENGINES = {"tfmot": "compress.engines.tfmot", "keras3": "compress.engines.keras3"}
 #: engine name -> the stage kinds it runs (None: every kind); read by the recipe loader
-STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat", "distill")}
+STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat", "distill",
+                                                "prune_channels")}
 #: the stage kinds ``engine: auto`` hands to the keras3 engine (a Keras 3 model with any other
 #: kind is bridged to tf_keras and runs on tfmot). QAT: benchmarks/results/keras3_engine.md
-AUTO_KERAS3_STAGES = ("prune", "finetune", "qat", "distill")
+AUTO_KERAS3_STAGES = ("prune", "finetune", "qat", "distill", "prune_channels")
 
 
 def runs_stages(engine: str, kinds: list[str] | tuple[str, ...]) -> bool:

@@ -18,11 +18,12 @@ from compress.stages.base import Stage, StageContext  # noqa: F401
 from compress.stages.distill import Distill
 from compress.stages.finetune import Finetune
 from compress.stages.prune import Prune
+from compress.stages.prune_channels import PruneChannels
 from compress.stages.qat import Qat
 
 #: recipe ``kind`` -> stage class
 STAGES: dict[str, type] = {"prune": Prune, "qat": Qat, "finetune": Finetune,
-                           "distill": Distill}
+                           "distill": Distill, "prune_channels": PruneChannels}
 
 
 def make_stage(config: Any) -> Stage:

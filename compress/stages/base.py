@@ -42,6 +42,9 @@ class StageContext:
     notes: list[str] = field(default_factory=list)
     engine: Any = None
     teacher: Callable[[], Any] | None = None
+    #: the training data ``(x, y)`` of our own loop (stages that measure accuracy on it:
+    #: prune_channels' sensitivity scan); None inside the user's own fit
+    data: tuple[Any, Any] | None = None
 
 
 class Stage(Protocol):

@@ -57,7 +57,7 @@ from compress.stages.base import FIELDS, StageContext, build, training_fields
 from targets.errors import brief
 
 #: Stage kinds that can train with a preceding distill stage's loss (``later_stages``).
-DISTILLED_KINDS = ("prune", "qat", "finetune")
+DISTILLED_KINDS = ("prune", "qat", "finetune", "prune_channels")
 #: ``{key: (default for student: self, default for a new student)}`` of a distill stage.
 DISTILL_DEFAULTS = {"temperature": (2.0, 4.0), "alpha": (0.5, 0.1)}
 #: Default learning rate of a distill stage that trains a new student from fresh weights.
@@ -179,7 +179,7 @@ class DistillStage:
     alpha: float | None = None
     epochs: int | None = None
     learning_rate: float | None = None
-    later_stages: tuple[str, ...] = ("prune", "finetune")
+    later_stages: tuple[str, ...] = ("prune", "finetune", "prune_channels")
     features: tuple[FeaturePair, ...] = ()
     augment: Augment | None = None
 
