@@ -41,6 +41,13 @@ MAX_SEED = 2 ** 31 - 1
 StageConfig = Any
 
 
+#: ``mixed`` target options: what it minimises, and training-split samples held out to
+#: measure its candidates (``compress.artifacts.mixed``); max_accuracy_drop is in pp
+MIXED_OBJECTIVES = ("size", "energy")
+MIXED_DEFAULTS = {"max_accuracy_drop": 0.3, "objective": "size", "holdout_samples": 5000}
+_TARGET_KEYS = ("format", "io_dtype", "name", "device", *MIXED_DEFAULTS)
+
+
 def _text(value: Any, path: str) -> str:
     """A name-like field: a string (a number is taken as its text)."""
     return FIELDS.text(value, path, numbers=True)
@@ -56,6 +63,10 @@ class TargetSpec:
         name: artifact name (``artifacts/<name>.tflite``); the format or the device id.
         device: the device profile id this artifact is for, if any.
         static_batch: convert with a fixed batch of 1 (Edge TPU needs static shapes).
+        max_accuracy_drop: ``mixed`` only: the accuracy budget in pp (default 0.3).
+        objective: ``mixed`` only: ``size`` (default) or ``energy``.
+        holdout_samples: ``mixed`` only: training-split samples held out to measure layer
+            choices (default 5000, at most half the split).
     """
 
     format: str
@@ -63,6 +74,9 @@ class TargetSpec:
     name: str = ""
     device: str | None = None
     static_batch: bool = False
+    max_accuracy_drop: float | None = None
+    objective: str | None = None
+    holdout_samples: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.format, str) or self.format not in FORMATS:
@@ -80,16 +94,48 @@ class TargetSpec:
             if self.io_dtype not in IO_DTYPES:
                 raise RecipeError(f"io_dtype must be one of {', '.join(IO_DTYPES)}. "
                                   f"Received: io_dtype={brief(self.io_dtype)}")
+        self._check_mixed()
         if not self.name:
             name = self.device or self.format
             if not self.device and self.io_dtype not in (None, "int8"):
                 name = f"{self.format}-{self.io_dtype}io"
             object.__setattr__(self, "name", name)
 
+    def _check_mixed(self) -> None:
+        """``mixed`` options: only on ``mixed``, where unset ones take ``MIXED_DEFAULTS``."""
+        given = {k: getattr(self, k) for k in MIXED_DEFAULTS if getattr(self, k) is not None}
+        if self.format != "mixed":
+            if given:
+                raise RecipeError(f"{', '.join(given)} apply to the mixed format only. "
+                                  f"Received: format={brief(self.format)}, "
+                                  + ", ".join(f"{k}={brief(v)}" for k, v in given.items()),
+                                  hint="use format: mixed, or drop them")
+            return
+        for key, default in MIXED_DEFAULTS.items():
+            if key not in given:
+                object.__setattr__(self, key, default)
+        drop = self.max_accuracy_drop
+        if isinstance(drop, bool) or not isinstance(drop, (int, float)) \
+                or not 0 <= drop <= 100:
+            raise RecipeError(f"max_accuracy_drop must be a number of percentage points in "
+                              f"[0, 100]. Received: max_accuracy_drop={brief(drop)}",
+                              hint="e.g. max_accuracy_drop: 0.3 (at most 0.3 pp below float32)")
+        object.__setattr__(self, "max_accuracy_drop", float(drop))
+        FIELDS.choice(self.objective, MIXED_OBJECTIVES, "objective")
+        n = self.holdout_samples
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise RecipeError(f"holdout_samples must be a positive integer. "
+                              f"Received: holdout_samples={brief(n)}")
+
+    def _mixed_dict(self) -> dict:
+        return {k: getattr(self, k) for k in MIXED_DEFAULTS} if self.format == "mixed" else {}
+
     @property
     def effective_io_dtype(self) -> str:
         if self.format == "int8":
             return self.io_dtype or "int8"
+        if self.format in ("int4", "mixed"):  # the LiteRT quantizer's files take int8 I/O
+            return "int8"
         return "float32"
 
     @classmethod
@@ -99,6 +145,13 @@ class TargetSpec:
 
         profile = get_profile(device)
         fmt = format or profile.default_format
+        if profile.delegate == "edgetpu" and fmt in ("int4", "mixed"):
+            from targets.edgetpu import SUB8BIT_REFUSAL
+
+            raise RecipeError(f"device {profile.id} does not run format {fmt}: "
+                              f"{SUB8BIT_REFUSAL}. Received: format={brief(fmt)}",
+                              hint=f"use format int8 for {profile.id}; int4 and mixed are for "
+                                   "CPU targets")
         if fmt not in profile.formats:
             raise RecipeError(f"device {profile.id} does not run format {fmt}. Received: "
                               f"format={brief(fmt)}", hint=f"{profile.id} takes: "
@@ -117,31 +170,33 @@ class TargetSpec:
                 if data in FORMATS:
                     return cls(format=data)
                 return cls.for_device(data)
-            FIELDS.keys(data, ("format", "io_dtype", "name", "device"), path)
+            FIELDS.keys(data, _TARGET_KEYS, path)
             name = _text(data["name"], f"{path}.name") if data.get("name") else ""
+            mixed = {k: data[k] for k in MIXED_DEFAULTS if k in data}
             if "device" in data:
                 fmt = data.get("format")
                 if fmt is not None and not isinstance(fmt, str):
                     raise FIELDS.fail(f"{path}.format", f"must be a format name. Received: "
                                                   f"format={brief(fmt)}")
                 spec = cls.for_device(_text(data["device"], f"{path}.device"), format=fmt)
-                return dataclasses.replace(spec, name=name) if name else spec
+                return dataclasses.replace(spec, **({"name": name} if name else {}), **mixed)
             if "format" not in data:
                 raise FIELDS.fail(path, "a target needs 'format' or 'device'",
                             hint=f"formats: {', '.join(FORMATS)}; devices: edgecompress targets")
-            return cls(format=data["format"], io_dtype=data.get("io_dtype"), name=name)
+            return cls(format=data["format"], io_dtype=data.get("io_dtype"), name=name, **mixed)
         except (RecipeError, TargetError) as exc:
             if exc.message.startswith(path):
                 raise
             raise FIELDS.fail(path, exc.message, hint=exc.hint) from None
 
     def to_dict(self) -> dict | str:
+        extra = self._mixed_dict()  # mixed: its options, defaults filled in
         if self.device:
-            return self.device if self.name == self.device else {
-                "device": self.device, "format": self.format, "name": self.name}
-        if self.io_dtype is None and self.name == self.format:
+            return self.device if self.name == self.device and not extra else {
+                "device": self.device, "format": self.format, "name": self.name, **extra}
+        if self.io_dtype is None and self.name == self.format and not extra:
             return self.format
-        return {"format": self.format, "io_dtype": self.io_dtype, "name": self.name}
+        return {"format": self.format, "io_dtype": self.io_dtype, "name": self.name, **extra}
 
 
 @dataclass(frozen=True)

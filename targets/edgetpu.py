@@ -37,6 +37,9 @@ RULES_SOURCE = ("Coral, 'TensorFlow models on the Edge TPU' (coral.ai/docs/edget
 #: caching"); used when no profile gives ``edgetpu.cache_bytes``.
 DEFAULT_CACHE_BYTES = 8 * 1024 * 1024
 EDGETPU_CUSTOM_OP = "CUSTOM:edgetpu-custom-op"
+#: Why Edge TPU targets refuse the sub-8-bit formats (``int4``, ``mixed``).
+SUB8BIT_REFUSAL = ("the Edge TPU runs int8 only (8-bit weights and activations; its compiler "
+                   "rejects 4-bit weights and float layers)")
 
 _EIGHT_BIT = ("int8", "uint8")
 _FLOAT = ("float32", "float16", "bfloat16", "float64")

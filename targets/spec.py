@@ -29,8 +29,10 @@ from targets.validate import IO_DTYPES, Fields
 
 PROFILE_SCHEMA = "edgecompress.profile/1"
 
-#: TFLite flavours a profile can ask for (the same vocabulary as recipe targets).
-FORMATS = ("float32", "float16", "dynamic", "int8", "int16x8")
+#: TFLite flavours a profile can ask for (the same vocabulary as recipe targets). ``int4``:
+#: int4 weights with int8 activations (LiteRT quantizer); ``mixed``: int4/int8/float16 per layer
+#: under an accuracy budget (``compress.artifacts.mixed``).
+FORMATS = ("float32", "float16", "dynamic", "int8", "int16x8", "int4", "mixed")
 #: Converter op sets (``tf.lite.OpsSet``): TFLITE_BUILTINS, TFLITE_BUILTINS_INT8, the int16x8
 #: experimental set and SELECT_TF_OPS.
 OP_SETS = ("builtins", "builtins_int8", "builtins_int16x8", "select_tf_ops")

@@ -1,4 +1,4 @@
-"""Keras -> .tflite for a target spec (float32, float16, dynamic, int8, int16x8).
+"""Keras -> .tflite for a target spec (float32, float16, dynamic, int8, int16x8, int4).
 
 Integer formats use the representative samples drawn once per run. A QAT model is exported
 to integer formats directly (its fake-quant ranges become the tensor scales); float formats
@@ -22,7 +22,7 @@ _TF_DTYPES = {"int8": "int8", "uint8": "uint8", "float32": "float32"}
 
 def needs_calibration(spec: TargetSpec) -> bool:
     """True for formats that need representative samples."""
-    return spec.format in ("int8", "int16x8")
+    return spec.format in ("int8", "int16x8", "int4", "mixed")
 
 
 def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None = None) -> bytes:
@@ -37,6 +37,8 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         ConversionError: the converter failed (its first error line is included).
         DataError: calibration samples are missing or do not fit the model input.
     """
+    if spec.format in ("int4", "mixed"):  # the LiteRT quantizer, from the float32 file
+        return _sub8bit(model, spec, representative)
     converter = _converter(model, static_batch=spec.static_batch)
     fmt = spec.format
     if fmt != "float32":
@@ -80,6 +82,20 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
                     "`float16`, or replace the op named above")
         raise ConversionError(f"TFLite conversion to {fmt} failed: {first.strip()[:400]}",
                               hint=hint) from None
+
+
+def _sub8bit(model: Any, spec: TargetSpec, representative: np.ndarray | None) -> bytes:
+    from compress.artifacts import quantizer
+
+    if spec.format == "mixed":
+        raise ConversionError("format mixed measures each layer's precision on labelled "
+                              "held-out training samples, which a plain conversion does not "
+                              "have. Received: format=mixed",
+                              hint="use mixed as a recipe target (edgecompress run), or "
+                                   "--format int4")
+    float_blob = convert(model, TargetSpec("float32", static_batch=spec.static_batch))
+    return quantizer.int4_file(float_blob, representative,
+                               layer_names=quantizer.kernel_layer_names(model))
 
 
 def _converter(model: Any, *, static_batch: bool) -> Any:

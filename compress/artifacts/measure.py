@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compress.artifacts import evaluate, export
+from compress.artifacts import evaluate, export, mixed
 from compress.errors import ConversionError
 from compress.report.records import ArtifactReport
 
@@ -81,8 +81,12 @@ def _reference_tflite(model: Any, tmp: Path) -> dict:
 
 
 def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any, folder: Path,
-                    baseline: dict, benchmark: Any, progress: Any) -> tuple[ArtifactReport, Any]:
+                    baseline: dict, benchmark: Any, progress: Any,
+                    seed: int = 0) -> tuple[ArtifactReport, Any]:
     """Convert ``model`` for ``spec`` into ``folder/<name>.tflite``, evaluate and benchmark it.
+
+    ``int4``/``mixed`` go to the LiteRT quantizer (``compress.artifacts.mixed``; ``mixed``
+    draws its held-out training samples with ``seed``).
 
     Returns:
         The artifact's record and its graph (``targets.tflite_graph``: the file is read once).
@@ -91,8 +95,13 @@ def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any,
 
     progress.info(f"{spec.name}: converting")
     t0 = time.perf_counter()
+    precision = None
     try:
-        blob = export.convert(model, spec, representative=representative)
+        if spec.format in mixed.SUB8BIT_FORMATS:
+            blob, precision = mixed.export(spec, model, representative=representative,
+                                           dataset=dataset, seed=seed, progress=progress)
+        else:
+            blob = export.convert(model, spec, representative=representative)
     except ConversionError as exc:
         raise ConversionError(f"target {spec.name}: {exc.message}", hint=exc.hint) from None
     path = folder / f"{spec.name}.tflite"
@@ -120,7 +129,7 @@ def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any,
         latency_ms={"p50": lat["p50"], "p90": lat["p90"]},
         io_dtype=spec.effective_io_dtype, params=summary["params"],
         nonzero_params=summary["nonzero_params"], convert_seconds=convert_s,
-        eval_seconds=eval_s, bench_seconds=bench_s)
+        eval_seconds=eval_s, bench_seconds=bench_s, precision=precision)
     return record, graph
 
 

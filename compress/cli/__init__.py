@@ -21,7 +21,8 @@ _STATE = {"debug": False}
 #: imported when that command (or ``--help``) needs it, not when the package loads.
 COMMANDS = {"demo": "demo_cmd", "run": "run_cmd", "convert": "convert_cmd", "eval": "eval_cmd",
             "inspect": "inspect_cmd", "targets": "targets_cmd", "bundle": "bundle_cmd",
-            "bench": "bench_cmd", "report": "report_cmd", "compare": "compare_cmd"}
+            "bench": "bench_cmd", "report": "report_cmd", "compare": "compare_cmd",
+            "sensitivity": "sensitivity_cmd"}
 
 
 class _Commands(click.Group):

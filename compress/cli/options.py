@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-FORMAT_CHOICES = ("float32", "float16", "dynamic", "int8", "int16x8")
+FORMAT_CHOICES = ("float32", "float16", "dynamic", "int8", "int16x8", "int4")
 
 
 def data_options(func: Callable) -> Callable:

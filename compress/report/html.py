@@ -18,6 +18,7 @@ import io
 from typing import Any
 
 from compress.report.markdown import fmt_energy, fmt_ms, fmt_pct, fmt_size
+from compress.report.precision import precision_html
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -412,6 +413,7 @@ artifacts, Keras for the baseline); host latency is not a proxy for an edge devi
 <h2>Devices</h2>{devices}
 <ul>{host_lines}</ul>
 <h2>Training stages</h2>{_stages(report)}
+{precision_html(report)}
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 <h2>Sources</h2><ol class="src">{src}</ol>
 </main></body></html>

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from compress.report.precision import precision_markdown
 
 def fmt_pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
@@ -62,6 +63,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {s['kind']} | {s.get('epochs', 0)} | {s['seconds']:.1f} | "
                          f"{_short(details)} |")
         lines.append("")
+    lines += precision_markdown(report)
     t = report.get("timings") or {}
     if t:
         lines += ["Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), ""]

@@ -46,6 +46,8 @@ class ArtifactReport:
     accuracy_delta: float | None
     latency_ms: dict[str, float]
     io_dtype: str = "float32"
+    #: int4/mixed: each layer's precision read from the file (mixed: and its sensitivity)
+    precision: dict[str, Any] | None = None
     params: int = 0
     nonzero_params: int = 0
     convert_seconds: float = 0.0
@@ -57,6 +59,8 @@ class ArtifactReport:
         out["sparsity"] = round(self.sparsity, 5)
         for key in ("convert_seconds", "eval_seconds", "bench_seconds"):
             out[key] = round(out[key], 3)
+        if out["precision"] is None:
+            del out["precision"]
         return out
 
 

@@ -46,7 +46,7 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
         record, graphs[spec.name] = export_artifact(
             spec, _export_model(spec, trained), representative=representative, dataset=dataset,
             folder=tmp / "artifacts", baseline=baseline, benchmark=recipe.benchmark,
-            progress=progress)
+            progress=progress, seed=recipe.seed)
         artifacts.append(record)
     timings.update(conversion_s=sum(a.convert_seconds for a in artifacts),
                    evaluation_s=sum(a.eval_seconds for a in artifacts),
