@@ -137,7 +137,7 @@ def scan(search: Search, *, progress: Any = None) -> dict:
                        sensitivity_pp=round(100.0 * (int8.accuracy - cand.accuracy), 4),
                        candidate=cand)
             _say(progress, f"{layer.name} at int4: held-out {100 * cand.accuracy:.2f} % "
-                           f"({row['sensitivity_pp']:+.2f} pp vs int8)")
+                           f"({-row['sensitivity_pp']:+.2f} pp vs all-int8)")
         rows.append(row)
     return {"float_accuracy": search.float_accuracy, "int8": int8, "int8_blob": int8_blob,
             "layers": rows}
