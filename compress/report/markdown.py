@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from compress.report.channels import channels_markdown
 from compress.report.precision import precision_markdown
 
 def fmt_pct(value: float | None) -> str:
@@ -63,6 +64,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {s['kind']} | {s.get('epochs', 0)} | {s['seconds']:.1f} | "
                          f"{_short(details)} |")
         lines.append("")
+    lines += channels_markdown(report)
     lines += precision_markdown(report)
     t = report.get("timings") or {}
     if t:
