@@ -14,11 +14,11 @@ from typing import Any, Callable, Protocol
 #: engine name -> module holding its ``ENGINE`` object (imported on first use)
 ENGINES = {"tfmot": "compress.engines.tfmot", "keras3": "compress.engines.keras3"}
 #: engine name -> the stage kinds it runs (None: every kind); read by the recipe loader
-STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat", "distill",
+STAGES = {"tfmot": None, "keras3": ("prune", "finetune", "qat", "distill", "cluster",
                                                 "prune_channels")}
 #: the stage kinds ``engine: auto`` hands to the keras3 engine (a Keras 3 model with any other
 #: kind is bridged to tf_keras and runs on tfmot). QAT: benchmarks/results/keras3_engine.md
-AUTO_KERAS3_STAGES = ("prune", "finetune", "qat", "distill", "prune_channels")
+AUTO_KERAS3_STAGES = ("prune", "finetune", "qat", "distill", "cluster", "prune_channels")
 
 
 def runs_stages(engine: str, kinds: list[str] | tuple[str, ...]) -> bool:
@@ -61,6 +61,11 @@ class Engine(Protocol):
     def quantize(self, model: Any, *, select: Callable[[str, str], bool],
                  preserve_sparsity: bool) -> tuple[Any, list[str], list[str]]: ...
     def finalize_quantized(self, model: Any) -> Any: ...
+    # weight clustering (a later quantize keeps a clustered model's shared values)
+    def clusterable(self, layer: Any) -> bool: ...
+    def cluster(self, model: Any, choose: Callable[[Any], bool], *, clusters: int, init: str,
+                preserve_sparsity: bool, seed: int) -> Any: ...
+    def strip_clustering(self, model: Any) -> Any: ...
     # distillation
     def distiller(self, student: Any, teacher: Any, **kwargs: Any) -> Any: ...
 

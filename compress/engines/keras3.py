@@ -27,7 +27,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from compress.engines import common
+from compress.engines import common, keras3_cluster
 from compress.errors import ModelLoadError
 from compress.stages.base import KERNEL_ATTRS
 
@@ -134,11 +134,14 @@ class Keras3Engine(common.Distillation):
                 left_float.append(f"{layer.name} ({reason})")
                 continue
             layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer))
+        # a clustered model keeps its shared values through QAT (cluster-preserving QAT)
+        keras3_cluster.keep_clusters(model, quantized, self.layers(quantized))
         object.__setattr__(quantized, _ZEROS, zeros)
         return quantized, [], left_float
 
     def finalize_quantized(self, model: Any) -> Any:
         """Swap the fake-quant classes back; kernels keep their int8-grid values."""
+        keras3_cluster.release(model)
         for layer in self.layers(model):
             original = getattr(type(layer), "_edgecompress_original", None)
             if original is None:
@@ -153,6 +156,11 @@ class Keras3Engine(common.Distillation):
             zeros.finish()
             object.__delattr__(model, _ZEROS)
         return model
+
+    # -- weight clustering (compress.engines.keras3_cluster) ---------------------------------
+    clusterable = keras3_cluster.clusterable
+    cluster = keras3_cluster.cluster
+    strip_clustering = keras3_cluster.strip_clustering
 
     # -- distillation (``common.Distillation``; the student loaded as the Keras 3 model) -----
     def load_student(self, spec: str) -> Any:

@@ -31,6 +31,11 @@ OUTPUT_ONLY_TYPES = ("Rescaling", "Normalization", "Resizing", "CenterCrop", "Up
                      "Cropping2D", "Multiply", "Maximum", "Minimum", "Subtract", "Average",
                      "Softmax", "LeakyReLU", "PReLU", "ELU")
 
+#: Layers whose kernel tfmot's clustering registry clusters (DepthwiseConv2D: none of its weights).
+CLUSTERABLE_TYPES = ("Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D",
+                     "Conv3DTranspose", "Dense")
+_CLUSTERED = "_edgecompress_clustered"  # on a stripped clustered model
+
 _UNSUPPORTED = re.compile(r"Layer (\S+?):<class '([\w.]+)'> is not supported")
 
 
@@ -161,6 +166,9 @@ class TfmotEngine(common.Distillation):
             annotated = keras.models.clone_model(model, clone_function=annotate)
         scheme = (tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
                   if preserve_sparsity else qkeras.default_8bit.Default8BitQuantizeScheme())
+        if getattr(model, _CLUSTERED, False):  # cluster-preserving QAT (zeros too, if asked)
+            scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
+                preserve_sparsity=preserve_sparsity)
         try:
             with qkeras.quantize_scope():
                 quantized = qkeras.quantize_apply(annotated, scheme)
@@ -171,6 +179,44 @@ class TfmotEngine(common.Distillation):
     def finalize_quantized(self, model: Any) -> Any:
         """The QAT model exports as it is (its quantizers carry the ranges)."""
         return model
+
+    # -- weight clustering (tfmot.clustering) ------------------------------------------------
+    def clusterable(self, layer: Any) -> bool:
+        """The layer classes whose kernel tfmot's ``cluster_weights`` clusters."""
+        return type(layer).__name__ in CLUSTERABLE_TYPES
+
+    def cluster(self, model: Any, choose: Callable[[Any], bool], *, clusters: int, init: str,
+                preserve_sparsity: bool, seed: int) -> Any:
+        """Clone ``model`` with the layers ``choose`` accepts wrapped by ``cluster_weights``.
+
+        With ``preserve_sparsity`` tfmot pins its smallest centroid to zero, so it gets one
+        centroid more: ``clusters`` for the non-zero weights, as on the keras3 engine.
+        """
+        # tfmot 0.8.1 exports preserve_sparsity only from this module (its api package's
+        # clustering.keras.experimental is empty)
+        from tensorflow_model_optimization.python.core.clustering.keras.experimental import (
+            cluster as experimental)
+
+        ckeras = tfmot.clustering.keras
+        params = {"number_of_clusters": clusters + 1 if preserve_sparsity else clusters,
+                  "cluster_centroids_init": ckeras.CentroidInitialization.LINEAR
+                  if init == "linear" else ckeras.CentroidInitialization.KMEANS_PLUS_PLUS,
+                  "preserve_sparsity": preserve_sparsity}
+        _keras.set_seed(seed)  # tfmot's k-means++ draws from TensorFlow's generator
+
+        def clone(layer):
+            return experimental.cluster_weights(layer, **params) if choose(layer) \
+                else layer
+
+        with ckeras.cluster_scope():
+            return keras.models.clone_model(model, clone_function=clone)
+
+    def strip_clustering(self, model: Any) -> Any:
+        """``model`` without clustering wrappers, marked so a later ``quantize`` uses the
+        cluster-preserving scheme."""
+        stripped = tfmot.clustering.keras.strip_clustering(model)
+        setattr(stripped, _CLUSTERED, True)
+        return stripped
 
     # -- distillation (``common.Distillation``; the student loaded as a flat tf_keras model) --
     def load_student(self, spec: str) -> Any:

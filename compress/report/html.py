@@ -17,6 +17,7 @@ import html
 import io
 from typing import Any
 
+from compress.report.clusters import clusters_html
 from compress.report.channels import channels_html
 from compress.report.markdown import fmt_energy, fmt_ms, fmt_pct, fmt_size
 from compress.report.precision import precision_html
@@ -415,6 +416,7 @@ artifacts, Keras for the baseline); host latency is not a proxy for an edge devi
 <ul>{host_lines}</ul>
 <h2>Training stages</h2>{_stages(report)}
 {channels_html(report)}
+{clusters_html(report)}
 {precision_html(report)}
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 <h2>Sources</h2><ol class="src">{src}</ol>

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 from compress.report.channels import channels_markdown
 from compress.report.precision import precision_markdown
+from compress.report.clusters import clusters_markdown
+
 
 def fmt_pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f} %"
@@ -64,6 +66,7 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {s['kind']} | {s.get('epochs', 0)} | {s['seconds']:.1f} | "
                          f"{_short(details)} |")
         lines.append("")
+    lines += clusters_markdown(report)
     lines += channels_markdown(report)
     lines += precision_markdown(report)
     t = report.get("timings") or {}

@@ -53,9 +53,13 @@ class ArtifactReport:
     convert_seconds: float = 0.0
     eval_seconds: float = 0.0
     bench_seconds: float = 0.0
+    #: clustered runs: distinct stored values per weight tensor (``targets.clusters``)
+    distinct_values: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        if out["distinct_values"] is None:
+            del out["distinct_values"]
         out["sparsity"] = round(self.sparsity, 5)
         for key in ("convert_seconds", "eval_seconds", "bench_seconds"):
             out[key] = round(out[key], 3)

@@ -48,6 +48,7 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
             folder=tmp / "artifacts", baseline=baseline, benchmark=recipe.benchmark,
             progress=progress, seed=recipe.seed)
         artifacts.append(record)
+    artifacts = _cluster_counts(artifacts, graphs, trained)
     timings.update(conversion_s=sum(a.convert_seconds for a in artifacts),
                    evaluation_s=sum(a.eval_seconds for a in artifacts),
                    benchmark_s=sum(a.bench_seconds for a in artifacts))
@@ -76,6 +77,16 @@ def _export_model(spec: Any, trained: Any) -> Any:
     if spec.format == "int8" and trained.quant_model is not None:
         return trained.quant_model
     return trained.float_model
+
+
+def _cluster_counts(artifacts: list, graphs: dict, trained: Any) -> list:
+    """After a cluster stage: each file's distinct weight values per kernel and channel."""
+    if not any(s.kind == "cluster" for s in trained.stages):
+        return artifacts
+    from targets.clusters import distinct_values
+
+    return [dataclasses.replace(a, distinct_values=distinct_values(graphs[a.target]))
+            for a in artifacts]
 
 
 def _bridge_note(bridge: dict) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from compress.stages.base import Stage, StageContext  # noqa: F401
+from compress.stages.cluster import Cluster
 from compress.stages.distill import Distill
 from compress.stages.finetune import Finetune
 from compress.stages.prune import Prune
@@ -23,7 +24,8 @@ from compress.stages.qat import Qat
 
 #: recipe ``kind`` -> stage class
 STAGES: dict[str, type] = {"prune": Prune, "qat": Qat, "finetune": Finetune,
-                           "distill": Distill, "prune_channels": PruneChannels}
+                           "distill": Distill, "cluster": Cluster,
+                           "prune_channels": PruneChannels}
 
 
 def make_stage(config: Any) -> Stage:

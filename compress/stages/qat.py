@@ -79,7 +79,8 @@ class Qat:
         details = {
             "scheme": ("default_8bit" if ctx.engine.name == "tfmot" else
                        "weights_int8_per_channel") + ("+prune_preserve"
-                                                      if self.preserve_sparsity else ""),
+                                                      if self.preserve_sparsity else "")
+            + ("+cluster_preserve" if "cluster" in ctx.previous_kinds else ""),
             "preserve_sparsity": self.preserve_sparsity,
             "output_only_layers": self.output_only,
             "float_layers": self.left_float,
