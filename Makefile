@@ -11,9 +11,9 @@ $(PY):
 	  echo "python3 -m venv failed: installing python3-venv"; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 
-$(STAMP): $(PY) pyproject.toml
+$(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[tfmot,test,report]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[tfmot,test,report]"
 	@touch $(STAMP)
 
 install: $(STAMP)

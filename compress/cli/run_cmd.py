@@ -11,9 +11,9 @@ from compress.cli.options import (data_options, emit_result, json_option, make_p
 @click.command("run")
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--model", "-m", "model", required=True,
-              help="Model: .keras/.h5 (tf_keras), .keras saved by Keras 3 (bridged to "
-                   "tf_keras; `inspect --keras` checks it), a SavedModel folder, or "
-                   "module:function.")
+              help="Model: .keras/.h5 (tf_keras: the tfmot engine), .keras saved by Keras 3 "
+                   "(the keras3 engine; bridged to tf_keras under `engine: tfmot`, which "
+                   "`inspect --keras` checks), a SavedModel folder, or module:function.")
 @data_options
 @click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False),
               help="Output folder (refused if not empty, unless --overwrite).")

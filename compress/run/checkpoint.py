@@ -184,9 +184,14 @@ class Checkpoints:
             model, _ = load_model(str(folder / "float.keras"), trust_model_code=trust_model_code,
                                   native_keras3=native_keras3)
         except ModelLoadError as exc:
+            code = "untrusted" in exc.message and not trust_model_code
             raise OutputError(f"cannot resume: the checkpoint of stage {last['index'] + 1} "
                               f"could not be loaded: {exc.message}",
-                              hint="pass --overwrite (without --resume) to start over") from None
+                              hint="the checkpoint holds the model's own custom layers: resume "
+                                   "with --trust-model-code (trust_model_code=True) if you "
+                                   "trust them, or pass --overwrite (without --resume) to "
+                                   "start over" if code else
+                                   "pass --overwrite (without --resume) to start over") from None
         quant = folder / "quant.npz"
         weights = np.load(quant) if quant.exists() else None
         return model, weights, last["quant_from"]

@@ -365,3 +365,32 @@ def test_distillation_runs_on_the_keras3_engine(student, data, tmp_path):
         assert isinstance(result.model.get_layer("inner"), keras.Sequential)  # still nested
     art = report["artifacts"][0]
     assert art["sparsity"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_resume_after_keras3_qat_restores_the_same_models(data, tmp_path):
+    """Checkpoints of a keras3 run (prune, then QAT) restore the same Keras 3 models: nothing
+    is trained again, weights and outputs are identical."""
+    from compress.errors import OutputError
+    from compress.run.checkpoint import Checkpoints
+    from compress.session import Session
+
+    model = _trained(_functional_with_nested(), data)
+    recipe = {"name": "k3r", "engine": "keras3", "targets": ["int8"],
+              "stages": [PRUNE, {"kind": "qat", "epochs": 1}]}
+    x, y = data.x_train[:256], data.y_train[:256]
+    fingerprint = {"recipe": "r", "model": "m", "data": "d"}
+    ck = Checkpoints.open(tmp_path / "out", fingerprint, resume=False, overwrite=False)
+    first = Session(recipe).train(model, x, y, checkpoints=ck)
+    ck2 = Checkpoints.open(tmp_path / "out", fingerprint, resume=True, overwrite=False)
+    with pytest.raises(OutputError, match="resume with --trust-model-code"):
+        Session(recipe).train(model, x, y, checkpoints=ck2)  # the custom layer: untrusted
+    again = Session(recipe).train(model, x, y, checkpoints=ck2, trust_model_code=True)
+    assert again.resumed_after == 2
+    for trained in (again.float_model, again.quant_model):
+        assert isinstance(trained, keras.Model)
+        assert isinstance(trained.get_layer("inner"), keras.Sequential)  # still nested
+    for a, b in zip(first.quant_model.get_weights(), again.quant_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    sample = data.x_test[:8]
+    np.testing.assert_array_equal(np.asarray(first.quant_model(sample, training=False)),
+                                  np.asarray(again.quant_model(sample, training=False)))
