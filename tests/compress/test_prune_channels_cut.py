@@ -258,3 +258,35 @@ def test_mobilenet_v2_zeroed_cut():
     x = np.random.default_rng(2).normal(size=(2, 96, 96, 3)).astype("float32")
     graph, small = _check_zeroed_cut(model, x, fraction=0.25)
     assert any(len(g.producers) > 2 for g in graph.groups)  # residual groups across blocks
+
+
+def test_residual_net_for_coral_usb_stays_fully_mapped_after_the_cut():
+    """Every op of the cut residual net's coral-usb int8 file is still predicted on the
+    Edge TPU (the cut only narrows tensors: the op kinds do not change)."""
+    from compress.artifacts import export
+    from compress.artifacts.files import target_spec
+    from targets import edgetpu
+    from targets.spec import get_profile
+    from targets.tflite_graph import read_model
+
+    k = _tf_keras()  # the exporter's own models (tf_keras; Keras 3 ones are bridged)
+    inp = k.Input((12, 12, 3))
+    x = k.layers.Conv2D(16, 3, padding="same", name="stem")(inp)
+    x = k.layers.BatchNormalization()(x)
+    x = k.layers.ReLU()(x)
+    h = k.layers.Conv2D(16, 3, padding="same", activation="relu", name="b_c1")(x)
+    h = k.layers.Conv2D(16, 3, padding="same", name="b_c2")(h)
+    x = k.layers.ReLU()(k.layers.Add()([x, h]))
+    x = k.layers.GlobalAveragePooling2D()(x)
+    model = k.Model(inp, k.layers.Dense(4, name="logits")(x))
+    _randomize(model)
+    small = channels.shrink(model, ratio=0.5, round_to=4).model
+    assert small.get_layer("stem").filters == 8 and small.get_layer("b_c1").filters == 8
+    spec = target_spec(target="coral-usb")
+    rep = np.random.default_rng(0).uniform(size=(16, 12, 12, 3)).astype("float32")
+    profile = get_profile("coral-usb")
+    for m in (model, small):
+        graph = read_model(export.convert(m, spec, representative=rep))
+        report = edgetpu.analyze(graph, profile=profile)
+        assert report.fully_mapped, report.first_unmapped
+        assert report.total_ops >= 5
