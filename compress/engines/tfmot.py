@@ -191,6 +191,8 @@ class TfmotEngine(common.Distillation):
 
         With ``preserve_sparsity`` tfmot pins its smallest centroid to zero, so it gets one
         centroid more: ``clusters`` for the non-zero weights, as on the keras3 engine.
+        tfmot's k-means++ draws from TensorFlow's generator, which the session seeds before
+        each stage (``seed`` is the keras3 engine's).
         """
         # tfmot 0.8.1 exports preserve_sparsity only from this module (its api package's
         # clustering.keras.experimental is empty)
@@ -202,7 +204,6 @@ class TfmotEngine(common.Distillation):
                   "cluster_centroids_init": ckeras.CentroidInitialization.LINEAR
                   if init == "linear" else ckeras.CentroidInitialization.KMEANS_PLUS_PLUS,
                   "preserve_sparsity": preserve_sparsity}
-        _keras.set_seed(seed)  # tfmot's k-means++ draws from TensorFlow's generator
 
         def clone(layer):
             return experimental.cluster_weights(layer, **params) if choose(layer) \
