@@ -39,6 +39,8 @@ DEFAULT_HOLDOUT = MIXED_DEFAULTS["holdout_samples"]
 SUB8BIT_FORMATS = ("int4", "mixed")
 #: sensitivity below this (pp) counts as this, so ordering never divides by zero
 _MIN_SENSITIVITY_PP = 0.01
+#: float rounding of 100 * (a - b): a drop of exactly the budget is within it
+_EPS_PP = 1e-9
 
 
 def holdout_indices(n_train: int, samples: int = DEFAULT_HOLDOUT, *, seed: int = 0) -> np.ndarray:
@@ -154,7 +156,7 @@ def assign(search: Search, scanned: dict, *, max_accuracy_drop: float, objective
     """
     int8, steps = scanned["int8"], []
     best, blob = int8, scanned["int8_blob"]
-    if int8.drop_pp > max_accuracy_drop:
+    if int8.drop_pp > max_accuracy_drop + _EPS_PP:
         best, blob = _keep_float16(search, int8, max_accuracy_drop, objective, steps, progress)
         if best is None:
             return {"candidate": int8, "blob": scanned["int8_blob"], "budget_met": False,
@@ -168,7 +170,8 @@ def assign(search: Search, scanned: dict, *, max_accuracy_drop: float, objective
             continue
         trial = {**current, row["layer"]: "int4"}
         cand, trial_blob = search.measure(trial)
-        ok = cand.drop_pp <= max_accuracy_drop and cand.cost(objective) < best.cost(objective)
+        ok = cand.drop_pp <= max_accuracy_drop + _EPS_PP \
+            and cand.cost(objective) < best.cost(objective)
         steps.append({"change": f"{row['layer']} -> int4", "drop_pp": round(cand.drop_pp, 4),
                       "cost": cand.cost(objective), "accepted": ok})
         _say(progress, f"try {row['layer']} at int4: held-out drop {cand.drop_pp:.2f} pp "
@@ -193,7 +196,7 @@ def _keep_float16(search: Search, int8: Candidate, budget: float, objective: str
     for _, name in sorted(alone, reverse=True):
         current = {**current, name: "float16"}
         cand, blob = search.measure(current)
-        ok = cand.drop_pp <= budget
+        ok = cand.drop_pp <= budget + _EPS_PP
         steps.append({"change": f"{name} -> float16", "drop_pp": round(cand.drop_pp, 4),
                       "cost": cand.cost(objective), "accepted": ok})
         if ok:

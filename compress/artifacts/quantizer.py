@@ -28,6 +28,7 @@ import copy
 import importlib
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
@@ -166,11 +167,13 @@ def calibrate(float_blob: bytes, representative: np.ndarray, *, threads: int = 2
                         f"shape {tuple(samples.shape[1:])}, model expects {tuple(shape[1:])}")
     manager = q.recipe_manager.RecipeManager()
     manager.load_quantization_recipe(_recipe(q, []))
-    calib = q.calibrator.Calibrator(bytes(float_blob), num_threads=threads,
-                                    qsv_update_func=q.qsv_utils.min_max_update)
     data = {key: [{name: samples[i:i + 1]} for i in range(len(samples))]}
     try:
-        with contextlib.redirect_stderr(io.StringIO()):  # its tqdm bar, on every run
+        # its interpreter keeps every tensor (it warns so each time) and shows a tqdm bar
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore", UserWarning)
+            calib = q.calibrator.Calibrator(bytes(float_blob), num_threads=threads,
+                                            qsv_update_func=q.qsv_utils.min_max_update)
             calib.calibrate(data, manager)
     except (ValueError, RuntimeError) as exc:
         raise ConversionError(f"LiteRT quantizer calibration failed: {_first(exc)}") from None
@@ -211,8 +214,11 @@ def quantize(float_blob: bytes, calibration: dict, *,
         if bits != "int8":
             chosen.append((layer, bits))
     try:
-        quantizer = q.quantizer.Quantizer(bytearray(float_blob), _recipe(q, chosen))
-        result = quantizer.quantize(copy.deepcopy(calibration), enable_progress_report=False)
+        with warnings.catch_warnings():  # its interpreter keeps every tensor, and warns so
+            warnings.simplefilter("ignore", UserWarning)
+            quantizer = q.quantizer.Quantizer(bytearray(float_blob), _recipe(q, chosen))
+            result = quantizer.quantize(copy.deepcopy(calibration),
+                                        enable_progress_report=False)
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ConversionError(f"LiteRT quantizer failed: {_first(exc)}") from None
     return bytes(result.quantized_model)
