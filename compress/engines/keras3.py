@@ -111,9 +111,11 @@ class Keras3Engine(common.Distillation):
 
     # -- quantization-aware training ---------------------------------------------------------
     def quantize(self, model: Any, *, select: Callable[[str, str], bool],
-                 preserve_sparsity: bool) -> tuple[Any, list[str], list[str]]:
+                 preserve_sparsity: bool, weight_bits: int = 8
+                 ) -> tuple[Any, list[str], list[str]]:
         """A copy of ``model`` whose selected kernels are fake-quantized per output channel
-        (symmetric int8, straight-through gradient) during training.
+        (symmetric ``weight_bits``: 8, or 4 for the int4 format, straight-through gradient)
+        during training.
 
         The layers are not wrapped: each selected layer's class is swapped for a subclass whose
         ``kernel`` property returns the fake-quantized kernel; ``finalize_quantized`` swaps it
@@ -133,7 +135,7 @@ class Keras3Engine(common.Distillation):
             if reason:
                 left_float.append(f"{layer.name} ({reason})")
                 continue
-            layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer))
+            layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer), weight_bits)
         # a clustered model keeps its shared values through QAT (cluster-preserving QAT)
         keras3_cluster.keep_clusters(model, quantized, self.layers(quantized))
         object.__setattr__(quantized, _ZEROS, zeros)
@@ -214,32 +216,34 @@ def _channel_axes(layer: Any, attr: str, ndim: int) -> tuple[int, ...]:
     return tuple(range(ndim - 1))
 
 
-def _fake_quant(w: Any, axes: tuple[int, ...]) -> Any:
-    """Symmetric int8 per output channel, straight-through gradient."""
+def _fake_quant(w: Any, axes: tuple[int, ...], bits: int = 8) -> Any:
+    """Symmetric ``bits``-bit per output channel (levels -(2^(b-1)-1)..2^(b-1)-1, as TFLite's
+    int8 and int4 weights), straight-through gradient."""
+    top = float(2 ** (bits - 1) - 1)
     scale = keras.ops.maximum(keras.ops.max(keras.ops.abs(w), axis=axes, keepdims=True),
-                              1e-12) / 127.0
-    q = keras.ops.clip(keras.ops.round(w / scale), -127.0, 127.0) * scale
+                              1e-12) / top
+    q = keras.ops.clip(keras.ops.round(w / scale), -top, top) * scale
     return w + keras.ops.stop_gradient(q - w)
 
 
 _FAKE_QUANT_CLASSES: dict[tuple, type] = {}
 
 
-def _fake_quant_class(cls: type, attrs: tuple[str, ...]) -> type:
+def _fake_quant_class(cls: type, attrs: tuple[str, ...], bits: int = 8) -> type:
     """``cls`` with a property per kernel attribute in ``attrs`` that returns the
     fake-quantized kernel (a property on the class wins over a plain instance attribute of
     the same name)."""
-    if (cls, attrs) not in _FAKE_QUANT_CLASSES:
+    if (cls, attrs, bits) not in _FAKE_QUANT_CLASSES:
         def quantized(attr: str) -> property:
             def get(self):
                 w = _weight_variable(self, attr, cls)
-                return _fake_quant(w, _channel_axes(self, attr, len(w.shape)))
+                return _fake_quant(w, _channel_axes(self, attr, len(w.shape)), bits)
             return property(get)
 
-        _FAKE_QUANT_CLASSES[(cls, attrs)] = type(cls.__name__, (cls,), {
+        _FAKE_QUANT_CLASSES[(cls, attrs, bits)] = type(cls.__name__, (cls,), {
             **{attr: quantized(attr) for attr in attrs}, "_edgecompress_original": cls,
             "_edgecompress_attrs": attrs, "__module__": cls.__module__})
-    return _FAKE_QUANT_CLASSES[(cls, attrs)]
+    return _FAKE_QUANT_CLASSES[(cls, attrs, bits)]
 
 
 def _kernels(layer: Any) -> list:

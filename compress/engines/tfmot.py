@@ -140,10 +140,17 @@ class TfmotEngine(common.Distillation):
 
     # -- quantization-aware training ---------------------------------------------------------
     def quantize(self, model: Any, *, select: Callable[[str, str], bool],
-                 preserve_sparsity: bool) -> tuple[Any, list[str], list[str]]:
+                 preserve_sparsity: bool, weight_bits: int = 8
+                 ) -> tuple[Any, list[str], list[str]]:
         """QAT-wrap the layers ``select(name, class)`` accepts (default 8-bit scheme, or the
         prune-preserving one). Returns the model, the output-only layers and those left float.
         """
+        if weight_bits != 8:
+            raise UnsupportedLayerError(
+                f"the tfmot engine's QAT trains 8-bit weights only. Received: "
+                f"weight_bits={weight_bits}",
+                hint="use the keras3 engine (a Keras 3 model, engine: keras3 or auto), or "
+                     "drop weight_bits")
         registry = _keras.quantize_registry()
         output_only: list[str] = []
         left_float: list[str] = []

@@ -6,6 +6,8 @@ Recipe::
       epochs: 1
       preserve_sparsity: null    # default: true when a prune stage came before
       layers: {exclude: [head]}  # left float, listed in the report
+      weight_bits: 8             # or 4: weights trained on a 4-bit grid for the int4 format
+                                 # (keras3 engine; the tfmot engine trains 8-bit only)
 
 The QAT model is what integer formats (int8) export; float formats export the model before
 QAT. Later stages train the QAT model.
@@ -32,9 +34,10 @@ class QatStage:
     epochs: int = 1
     learning_rate: float | None = None
     preserve_sparsity: bool | None = None
+    weight_bits: int = 8
     layers: LayerSelection = field(default_factory=LayerSelection)
 
-    KEYS = ("kind", "epochs", "learning_rate", "preserve_sparsity", "layers")
+    KEYS = ("kind", "epochs", "learning_rate", "preserve_sparsity", "weight_bits", "layers")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "QatStage":
@@ -42,6 +45,13 @@ class QatStage:
         if data.get("preserve_sparsity") is not None:
             kw["preserve_sparsity"] = FIELDS.flag(data["preserve_sparsity"],
                                                   f"{path}.preserve_sparsity")
+        if data.get("weight_bits") is not None:
+            bits = data["weight_bits"]
+            if isinstance(bits, bool) or bits not in (4, 8):
+                raise FIELDS.fail(f"{path}.weight_bits",
+                                  f"must be 8 (int8 weights) or 4 (int4 weights, for the int4 "
+                                  f"format; keras3 engine). Received: weight_bits={bits!r}")
+            kw["weight_bits"] = int(bits)
         kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
         return build(cls, kw, path)
 
@@ -70,15 +80,17 @@ class Qat:
         if preserve is None:  # qat after prune preserves sparsity
             preserve = "prune" in ctx.previous_kinds
         self.preserve_sparsity = bool(preserve)
+        bits = {} if self.config.weight_bits == 8 else {"weight_bits": self.config.weight_bits}
         quantized, self.output_only, self.left_float = ctx.engine.quantize(
-            model, select=self.config.layers.matches, preserve_sparsity=self.preserve_sparsity)
+            model, select=self.config.layers.matches, preserve_sparsity=self.preserve_sparsity,
+            **bits)
         return quantized
 
     def finalize(self, model: Any, ctx: StageContext) -> tuple[Any, dict]:
         model = ctx.engine.finalize_quantized(model)
         details = {
             "scheme": ("default_8bit" if ctx.engine.name == "tfmot" else
-                       "weights_int8_per_channel") + ("+prune_preserve"
+                       f"weights_int{self.config.weight_bits}_per_channel") + ("+prune_preserve"
                                                       if self.preserve_sparsity else "")
             + ("+cluster_preserve" if "cluster" in ctx.previous_kinds else ""),
             "preserve_sparsity": self.preserve_sparsity,

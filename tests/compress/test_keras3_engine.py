@@ -394,3 +394,33 @@ def test_resume_after_keras3_qat_restores_the_same_models(data, tmp_path):
     sample = data.x_test[:8]
     np.testing.assert_array_equal(np.asarray(first.quant_model(sample, training=False)),
                                   np.asarray(again.quant_model(sample, training=False)))
+
+
+def test_qat_weight_bits_4_trains_kernels_on_a_4_bit_grid(data):
+    """``qat: {weight_bits: 4}``: every quantized kernel has at most 15 levels per output
+    channel (symmetric -7..7 times its scale); other values are refused, and so is the tfmot
+    engine, which trains 8-bit weights only."""
+    from compress import Session
+    from compress.errors import CompressError
+
+    model = _trained(_functional_with_nested(), data)
+    session = Session({"name": "w4", "engine": "keras3", "targets": ["int8"],
+                       "stages": [{"kind": "qat", "epochs": 1, "weight_bits": 4}]})
+    trained = session.train(model, data.x_train[:256], data.y_train[:256])
+    assert trained.stages[0].details["scheme"] == "weights_int4_per_channel"
+    quant = trained.quant_model
+    for layer in (quant.get_layer("inner").get_layer("inner_conv"), quant.get_layer("project"),
+                  quant.get_layer("logits")):
+        w = np.asarray(layer.kernel)
+        w = w.reshape(-1, w.shape[-1])
+        scale = np.max(np.abs(w), axis=0) / 7
+        np.testing.assert_allclose(w / scale, np.round(w / scale), atol=1e-3)
+        assert max(len(np.unique(np.round(w[:, c] / scale[c]))) for c in range(w.shape[1])) \
+            <= 15
+    with pytest.raises(RecipeError, match=r"stages\[0\].weight_bits.*Received: weight_bits=3"):
+        load_recipe({"stages": [{"kind": "qat", "weight_bits": 3}]})
+    from compress.engines import get_engine
+
+    with pytest.raises(CompressError, match="tfmot engine's QAT trains 8-bit weights only"):
+        get_engine("tfmot").quantize(None, select=lambda name, cls: True,
+                                     preserve_sparsity=False, weight_bits=4)
