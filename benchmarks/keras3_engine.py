@@ -9,6 +9,14 @@ and recipe, and training seconds per epoch (prune and QAT stages) as a keras3/tf
 Usage:
     .venv/bin/python benchmarks/keras3_engine.py [--seeds 0 1 2] [--recipes foundation prune75]
         [--epochs 5] [--data fashion-mnist] [--out runs/keras3_engine] [--results-name NAME]
+        [--baseline FILE.keras] [--previous RESULTS.json --previous-seeds 0]
+
+``--previous`` takes the runs of ``--previous-seeds`` from an earlier results file of this
+script (same data, same baseline recipe; the file's conditions are kept under ``previous``)
+so that a run can add seeds to it; accuracy means cover every seed, and the s/epoch ratio is
+given for this run's own runs too (its runs alternate the engines under one set of
+conditions). The loop goes recipe by recipe, then seed by seed, so a partial run has whole
+seeds of the first recipe.
 
 The issue's figures need the full Fashion-MNIST (Debian's ``dataset-fashion-mnist``) and
 seeds 0 1 2; a smaller run says what it ran in its results file.
@@ -42,6 +50,9 @@ def main() -> int:
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--out", default="runs/keras3_engine")
     parser.add_argument("--results-name", default="keras3_engine")
+    parser.add_argument("--baseline", default=None, help="reuse this trained baseline .keras")
+    parser.add_argument("--previous", default=None, help="an earlier results .json")
+    parser.add_argument("--previous-seeds", type=int, nargs="*", default=[])
     args = parser.parse_args()
 
     import keras
@@ -54,23 +65,36 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baseline = out / "baseline_keras3.keras"
-    keras.utils.set_random_seed(0)
-    model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    start = time.perf_counter()
-    model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
-    train_s = time.perf_counter() - start
-    model.save(str(baseline))
+    train_s = None
+    if args.baseline:
+        baseline = Path(args.baseline)
+    else:
+        keras.utils.set_random_seed(0)
+        model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        start = time.perf_counter()
+        model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
+        train_s = time.perf_counter() - start
+        model.save(str(baseline))
 
     results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes),
                "data": data.source, "baseline": {"epochs": args.epochs,
                                                  "train_seconds": train_s},
                "recipes": {name: RECIPES[name] for name in args.recipes}, "runs": []}
-    planned = len(args.seeds) * len(args.recipes) * len(ENGINES)
-    for seed in args.seeds:
-        order = ENGINES if seed % 2 == 0 else ENGINES[::-1]
-        for name in args.recipes:
+    if args.baseline:
+        results["baseline"]["file"] = str(baseline)
+    if args.previous:
+        earlier = json.loads(Path(args.previous).read_text())
+        kept = [dict(r, previous=True) for r in earlier["runs"]
+                if r["seed"] in args.previous_seeds and r["recipe"] in args.recipes]
+        results["previous"] = {"file": args.previous, "conditions": earlier["conditions"],
+                               "baseline": earlier["baseline"], "seeds": args.previous_seeds}
+        results["runs"] += kept
+    planned = len(results["runs"]) + len(args.seeds) * len(args.recipes) * len(ENGINES)
+    for name in args.recipes:
+        for seed in args.seeds:
+            order = ENGINES if seed % 2 == 0 else ENGINES[::-1]
             for engine in order:
                 recipe = {"name": f"{name}-{engine}", "seed": seed, "engine": engine,
                           "stages": RECIPES[name], "targets": ["float32", "int8"]}
@@ -119,36 +143,54 @@ def summary(runs: list[dict]) -> dict:
         acc = {e: statistics.mean(r["int8_accuracy"] for r in rs) for e, rs in by.items()}
         sec = {e: statistics.median(r["training_seconds_per_epoch"] for r in rs)
                for e, rs in by.items()}
+        own = {e: [r["training_seconds_per_epoch"] for r in rs if not r.get("previous")]
+               for e, rs in by.items()}
         out[recipe] = {"mean_int8_accuracy": acc,
                        "keras3_minus_tfmot_pp": 100 * (acc["keras3"] - acc["tfmot"]),
                        "median_training_seconds_per_epoch": sec,
                        "keras3_over_tfmot_seconds": sec["keras3"] / sec["tfmot"],
+                       "keras3_over_tfmot_seconds_this_run":
+                           statistics.median(own["keras3"]) / statistics.median(own["tfmot"])
+                           if all(own.values()) else None,
                        "seeds": sorted(r["seed"] for r in by["keras3"])}
     return out
 
 
 def render(results: dict) -> str:
+    base = results["baseline"]
+    trained = (f"{base['train_seconds']:.0f} s" if base.get("train_seconds") is not None
+               else f"reused: `{base.get('file')}`")
+    prev = results.get("previous")
     lines = [f"# keras3 engine vs tfmot engine (Keras 3 CNN, bridged for tfmot)", "",
              f"Data: {results['data']}; baseline: Keras 3 `fashion_cnn`, "
-             f"{results['baseline']['epochs']} epochs ({results['baseline']['train_seconds']:.0f}"
-             " s), one file for every run.", "", describe(results["conditions"]), "",
+             f"{base['epochs']} epochs ({trained}), one file for every run.", "",
+             describe(results["conditions"]), "",
+             *([] if not prev else [
+                 f"Seeds {prev['seeds']} (rows marked `previous`) are taken from an earlier run "
+                 f"of this script (`{prev['file']}`, the same data and baseline recipe; its "
+                 f"baseline scored {100 * next(r['baseline_accuracy'] for r in results['runs'] if r.get('previous')):.2f} %): "
+                 + describe(prev["conditions"]), ""]),
              *([] if results.get("complete", True) else [
                  f"**Partial run: {len(results['runs'])} of {results['planned_runs']} planned "
                  "runs finished.**", ""]),
              "Targets: mean int8 accuracy of keras3 >= tfmot - 0.2 pp; training seconds per "
              "epoch of keras3 <= 1.25x tfmot.", "",
              "| recipe | seeds | int8 keras3 | int8 tfmot | keras3 - tfmot | s/epoch keras3 | "
-             "s/epoch tfmot | ratio |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "s/epoch tfmot | ratio | ratio, this run only |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in results["summary"].items():
         acc, sec = s["mean_int8_accuracy"], s["median_training_seconds_per_epoch"]
         lines.append(f"| {name} | {s['seeds']} | {100 * acc['keras3']:.2f} % | "
                      f"{100 * acc['tfmot']:.2f} % | {s['keras3_minus_tfmot_pp']:+.2f} pp | "
                      f"{sec['keras3']:.1f} | {sec['tfmot']:.1f} | "
-                     f"{s['keras3_over_tfmot_seconds']:.2f} |")
+                     f"{s['keras3_over_tfmot_seconds']:.2f} | "
+                     + (f"{s['keras3_over_tfmot_seconds_this_run']:.2f} |"
+                        if s.get("keras3_over_tfmot_seconds_this_run") else "- |"))
     lines += ["", "| recipe | engine | seed | baseline | int8 | float32 | int8 sparsity | "
               "s/epoch |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results["runs"]:
-        lines.append(f"| {r['recipe']} | {r['engine']} | {r['seed']} | "
+        lines.append(f"| {r['recipe']} | {r['engine']} | {r['seed']}"
+                     f"{' (previous)' if r.get('previous') else ''} | "
                      f"{100 * r['baseline_accuracy']:.2f} % | {100 * r['int8_accuracy']:.2f} % | "
                      f"{100 * r['float32_accuracy']:.2f} % | {100 * r['int8_sparsity']:.1f} % | "
                      f"{r['training_seconds_per_epoch']:.1f} |")
