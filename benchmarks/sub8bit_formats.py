@@ -63,7 +63,13 @@ def main() -> int:
                              "only with --results-name, for a quick check of the script)")
     parser.add_argument("--results-name", default=NAME)
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument("--explore-recipes", metavar="RUN_DIR", default=None,
+                        help="instead: the quantizer's ready int4/int8 recipes on RUN_DIR's "
+                             "float32 file against its int8 and int4 files "
+                             "(results/sub8bit_formats.recipes.{json,md})")
     args = parser.parse_args()
+    if args.explore_recipes:
+        return explore_recipes(Path(args.explore_recipes), args)
     stem = HERE / "results" / args.results_name
     if args.render_only:
         results = json.loads(stem.with_suffix(".json").read_text())
@@ -191,6 +197,84 @@ def litert_tool(path: Path) -> dict:
             return {"ran": False, "error": (proc.stderr or proc.stdout).strip()[-300:]}
         lat = json.loads(out.read_text())["latency"]
     return {"ran": True, "median_ms": lat["median_ms"], "avg_ms": lat["avg_ms"]}
+
+
+def explore_recipes(run_dir: Path, args) -> int:
+    """What the LiteRT quantizer's ready recipes give on a run's float32 file, next to the
+    run's converter int8 file and our int4 (static int4-weight/int8-activation) file."""
+    import gzip
+
+    from calibration import sources
+    from compress.artifacts import quantizer
+    from targets import runner
+
+    data = sources.load_dataset(args.data)
+    q = quantizer.modules()
+    recipes = __import__(f"{q.name}.recipe", fromlist=["recipe"])
+    arts = run_dir / "artifacts"
+    float_blob = (arts / "float32.tflite").read_bytes()
+    rep = sources.representative_samples(data, 200, seed=0)
+    folder = Path(tempfile.mkdtemp(prefix="sub8bit-recipes-"))
+    files = {"int8 (converter)": arts / "int8.tflite",
+             "int4 (ours: static w4 a8, min/max calibration)": arts / "int4.tflite"}
+
+    def ready(name: str, calibrate: str | None) -> None:
+        quant = q.quantizer.Quantizer(bytearray(float_blob), getattr(recipes, name)())
+        calib = None
+        if calibrate == "quantizer default":
+            key, inp, _ = quantizer._signature(float_blob)
+            calib = quant.calibrate({key: [{inp: rep[i:i + 1]} for i in range(len(rep))]})
+        elif calibrate == "min/max":
+            calib = quantizer.calibrate(float_blob, rep)
+        blob = bytes(quant.quantize(calib, enable_progress_report=False).quantized_model)
+        label = name + (f" ({calibrate} calibration)" if calibrate else "")
+        files[label] = folder / f"{len(files)}.tflite"
+        files[label].write_bytes(blob)
+
+    ready("dynamic_wi4_afp32", None)
+    ready("weight_only_wi4_afp32", None)
+    ready("static_wi8_ai8", "quantizer default")
+    ready("static_wi8_ai8", "min/max")
+    x = sources.load_bundled().x_test[:1]
+    names = list(files)
+    per = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            per[name].append(runner.benchmark(str(files[name]), x=x, warmup=20, runs=args.runs,
+                                              threads=1)["latency_ms"]["p50"])
+    base = statistics.median(per["int8 (converter)"])
+    rows = []
+    for name in names:
+        blob = files[name].read_bytes()
+        from targets.tflite_graph import read_model
+
+        acc = runner.evaluate(str(files[name]), data.x_test, data.y_test)["accuracy"]
+        med = statistics.median(per[name])
+        rows.append({"file": name, "size_bytes": len(blob),
+                     "gzip_bytes": len(gzip.compress(blob, compresslevel=9, mtime=0)),
+                     "accuracy": acc, "weight_dtypes": sorted({
+                         w["dtype"] for w in read_model(blob).weight_stats()["per_tensor"]}),
+                     "host_p50_ms": med, "host_latency_ratio_vs_int8": med / base,
+                     "host_p50_rounds_ms": per[name]})
+    result = {"conditions": conditions(rounds=args.rounds, runs=args.runs),
+              "data": data.source, "run_dir": str(run_dir),
+              "float32_size_bytes": len(float_blob), "rows": rows}
+    out = HERE / "results" / f"{NAME}.recipes"  # .json and .md appended (not with_suffix)
+    Path(f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = ["# LiteRT quantizer recipes on the foundation CNN's float32 file", "",
+             f"Data: {result['data']} (test split, 10000). Float32 file of {run_dir} "
+             f"({len(float_blob)} B). Host latency: x86, batch 1, 1 thread, our runner, median "
+             f"of {args.rounds} rotated rounds of {args.runs} runs; not a device figure.", "",
+             describe(result["conditions"]), "",
+             "| file | weights | size | gzip | accuracy | host p50 ms | vs int8 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['file']} | {'/'.join(r['weight_dtypes'])} | {r['size_bytes']} B | "
+                     f"{r['gzip_bytes']} B | {100 * r['accuracy']:.2f} % | "
+                     f"{r['host_p50_ms']:.4f} | {r['host_latency_ratio_vs_int8']:.2f}x |")
+    Path(f"{out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
 
 
 def _env() -> dict:

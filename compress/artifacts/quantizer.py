@@ -15,8 +15,9 @@ steps: the converter writes the float32 file, then the LiteRT quantizer (PyPI
 
 The file's input and output are int8, as for our ``int8`` format. Calibration keeps the
 global min/max of each tensor over the representative samples, as the converter does: the
-quantizer's default moving average of per-sample ranges clipped the largest activations and
-logits, which cost 4.5 pp on a small Fashion-MNIST CNN (static int8 80.1 % -> 75.6 %).
+quantizer's default moving average of per-sample ranges can clip the largest activations and
+logits (on a small trial CNN it lost several pp of int8 accuracy; on the foundation CNN both
+give the same file accuracy, ``benchmarks/results/sub8bit_formats.recipes.md``).
 
 What a file holds is read back from the file (``describe``), never assumed from the recipe.
 """
