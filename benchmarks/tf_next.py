@@ -154,7 +154,8 @@ def main() -> int:
 def render(r: dict) -> str:
     inst = r["venv_installed"]
     lines = ["# edgecompress on the newest TensorFlow, without the tfmot extra", "",
-             describe(r["conditions"]), "",
+             "The host that ran this script (its own environment, not the venv's): "
+             + describe(r["conditions"]), "",
              f"Throwaway venv `{r['conditions']['venv']}`: tensorflow {inst['tensorflow']} "
              f"(newest the registry serves, --pre), keras {inst['keras']}, ai-edge-litert "
              f"{inst['ai-edge-litert']}, numpy {inst['numpy']}; edgecompress "

@@ -7,6 +7,8 @@ are exported from the float model.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import numpy as np
@@ -71,7 +73,8 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     try:
-        with _tf.quiet_native_stderr():
+        # Keras 3's export (under from_keras_model) prints its endpoints to stdout: not ours
+        with _tf.quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
             return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError and friends
         first = next((ln for ln in str(exc).splitlines() if "error" in ln.lower()),

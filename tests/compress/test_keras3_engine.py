@@ -424,3 +424,14 @@ def test_qat_weight_bits_4_trains_kernels_on_a_4_bit_grid(data):
     with pytest.raises(CompressError, match="tfmot engine's QAT trains 8-bit weights only"):
         get_engine("tfmot").quantize(None, select=lambda name, cls: True,
                                      preserve_sparsity=False, weight_bits=4)
+
+
+def test_converting_a_keras3_model_prints_nothing(capfd):
+    """Keras 3's export under the converter prints its endpoints; our output stays ours."""
+    from compress.artifacts import export
+    from compress.recipe import TargetSpec
+
+    inp = keras.Input((4,))
+    blob = export.convert(keras.Model(inp, keras.layers.Dense(2)(inp)), TargetSpec("float32"))
+    assert blob[4:8] == b"TFL3"
+    assert "TensorSpec" not in capfd.readouterr().out
