@@ -9,7 +9,7 @@ whether the pipeline takes the architecture, not accuracy (the data are random).
 
 Usage:
     .venv/bin/python benchmarks/keras_applications.py [--models MobileNetV2 ...]
-        [--engine keras3] [--size 96] [--results-name keras_applications]
+        [--engine keras3|auto|tfmot] [--size 96] [--results-name keras_applications]
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def main() -> int:
                                         train_samples=128, test_samples=32,
                                         calibration_samples=16),
                "models": []}
+    stem = HERE / "results" / args.results_name
     for name in args.models:
         row = run_one(name, shape, data, work, args.engine)
         results["models"].append(row)
+        results["planned"] = list(args.models)
         print(json.dumps(row), flush=True)
-    stem = HERE / "results" / args.results_name
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(render(results))
+        stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(render(results))  # a partial run leaves its file
     print(render(results))
     return 0
 
@@ -96,7 +97,11 @@ def render(results: dict) -> str:
     lines = ["# keras.applications through prune 50 % + QAT to int8", "",
              describe(results["conditions"]), "",
              "Random weights and random data: this checks the pipeline takes each architecture "
-             "(full-integer file, sparsity kept), not accuracy.", "",
+             "(full-integer file, sparsity kept), not accuracy. Engine asked for: "
+             f"`{results['conditions'].get('engine')}`.", "",
+             *([f"**Partial run: {len(results['models'])} of {len(results['planned'])} models "
+                "finished.**", ""] if len(results["models"]) < len(results.get("planned", []))
+               else []),
              "| model | params | ran | full-integer int8 | int8 sparsity | kernels not "
              "fake-quantized (why) | seconds |", "|---|---:|---|---|---:|---|---:|"]
     for r in results["models"]:
