@@ -260,6 +260,7 @@ def test_mobilenet_v2_zeroed_cut():
     assert any(len(g.producers) > 2 for g in graph.groups)  # residual groups across blocks
 
 
+@pytest.mark.slow
 def test_residual_net_for_coral_usb_stays_fully_mapped_after_the_cut():
     """Every op of the cut residual net's coral-usb int8 file is still predicted on the
     Edge TPU (the cut only narrows tensors: the op kinds do not change)."""
