@@ -170,3 +170,24 @@ def test_tfmot_engine_cuts_a_tf_keras_model_then_tfmot_qat(tiny_model_path, data
     macs = read_model(result.out_dir / "artifacts/int8.tflite").macs()["total"]
     assert macs == stage["macs_after"] < 0.5 * stage["macs_before"]
     assert report["artifacts"][0]["accuracy"] > 0.3  # well above chance (0.1)
+
+
+def test_budget_stage_cuts_to_the_estimated_mac_budget():
+    """budget: {device, latency_ms} -> keep_macs from the profile's estimate; the cut meets it
+    and the stage record says it is an estimate."""
+    from compress.stages.base import StageContext
+    from compress.stages.prune_channels import PruneChannels
+
+    inp = keras.Input((48, 48, 3))
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="a")(inp)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="b")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(10, name="logits")(x))
+    cfg = _stage(budget={"device": "rpi4", "latency_ms": 0.6}, round_to=8)
+    stage = PruneChannels(cfg)
+    small = stage.prepare(model, StageContext(steps_per_epoch=1))
+    d = stage.details
+    assert d["budget"]["method"] == "estimated-anchors" and d["budget"]["device"] == "rpi4"
+    assert 0.2 < d["keep_macs"] < 0.9
+    assert d["macs_after"] <= d["keep_macs"] * d["macs_before"]
+    assert small.get_layer("b").filters < 64
