@@ -76,7 +76,18 @@ def _export_model(spec: Any, trained: Any) -> Any:
     only, so int16x8 exports the float model); float formats the float model."""
     if spec.format == "int8" and trained.quant_model is not None:
         return trained.quant_model
+    if spec.format in ("int4", "mixed") and _int4_qat(trained):
+        return trained.quant_model
     return trained.float_model
+
+
+def _int4_qat(trained: Any) -> bool:
+    """A qat stage trained int4 weights (``weight_bits: 4``, keras3 engine): its quantized
+    model is a plain Keras model whose kernels sit on the 4-bit per-channel grid, which the
+    LiteRT quantizer's int4 reproduces exactly (same symmetric max/7 scales)."""
+    return trained.quant_model is not None and any(
+        s.kind == "qat" and str(s.details.get("scheme", "")).startswith("weights_int4")
+        for s in trained.stages)
 
 
 def _cluster_counts(artifacts: list, graphs: dict, trained: Any) -> list:

@@ -144,3 +144,27 @@ def test_convert_command_writes_an_int4_file(model, tmp_path):
                                       "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert read_model(out).dtype_counts().get("int4") == 3
+
+
+def test_int4_after_4_bit_qat_stores_exactly_the_trained_grid(model, small_data):
+    """``qat: {weight_bits: 4}`` (keras3 engine) then ``int4``: the file's dequantized Dense
+    kernels are the QAT model's kernels (the quantizer's per-channel scales are the grid's)."""
+    from compress.artifacts import export
+    from compress.recipe import TargetSpec
+    from compress.run.outputs import _export_model
+    from compress.session import Session
+    from targets.tflite_graph import read_model
+
+    session = Session({"engine": "keras3", "targets": ["int4"],
+                       "stages": [{"kind": "qat", "epochs": 1, "weight_bits": 4}]})
+    trained = session.train(model, small_data.x_train[:256], small_data.y_train[:256])
+    chosen = _export_model(TargetSpec("int4"), trained)
+    assert chosen is trained.quant_model
+    graph = read_model(export.convert(chosen, TargetSpec("int4"),
+                                      representative=small_data.x_train[:50]))
+    for name in ("fc1", "logits"):
+        tensor = next(t for t in graph.tensors if f"/{name}" in t.name and t.dtype == "int4")
+        values = graph.tensor_values(tensor).astype(np.float64)
+        dequantized = values * np.asarray(tensor.quantization["scale"])[:, None]
+        kernel = np.asarray(trained.quant_model.get_layer(name).kernel).T  # (out, in)
+        assert np.allclose(dequantized, kernel, rtol=0, atol=1e-6), name
