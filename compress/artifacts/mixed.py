@@ -150,9 +150,9 @@ def assign(search: Search, scanned: dict, *, max_accuracy_drop: float, objective
     """The cheapest assignment found whose measured drop is within ``max_accuracy_drop`` pp.
 
     Returns:
-        ``{candidate, blob, budget_met, float16_layers, steps: [{change, drop_pp, cost,
-        accepted}]}``; ``budget_met`` False means no assignment met the budget and
-        ``candidate``/``blob`` are the all-int8 file.
+        ``{candidate, blob, budget_met, steps: [{change, drop_pp, cost, accepted}]}``;
+        ``budget_met`` False means no assignment met the budget and ``candidate``/``blob``
+        are the all-int8 file.
     """
     int8, steps = scanned["int8"], []
     best, blob = int8, scanned["int8_blob"]
@@ -170,12 +170,14 @@ def assign(search: Search, scanned: dict, *, max_accuracy_drop: float, objective
             continue
         trial = {**current, row["layer"]: "int4"}
         cand, trial_blob = search.measure(trial)
-        ok = cand.drop_pp <= max_accuracy_drop + _EPS_PP \
-            and cand.cost(objective) < best.cost(objective)
+        within = cand.drop_pp <= max_accuracy_drop + _EPS_PP
+        ok = within and cand.cost(objective) < best.cost(objective)
         steps.append({"change": f"{row['layer']} -> int4", "drop_pp": round(cand.drop_pp, 4),
                       "cost": cand.cost(objective), "accepted": ok})
+        verdict = "kept" if ok else "not cheaper, reverted" if within \
+            else "over budget, reverted"
         _say(progress, f"try {row['layer']} at int4: held-out drop {cand.drop_pp:.2f} pp "
-                       f"({'kept' if ok else 'over budget, reverted'})")
+                       f"({verdict})")
         if ok:
             current, best, blob = trial, cand, trial_blob
     return {"candidate": best, "blob": blob, "budget_met": True, "steps": steps}
