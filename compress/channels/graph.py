@@ -231,9 +231,18 @@ def analyze(model: Any) -> ChannelGraph:
             "its call method). Received: a subclassed model",
             hint="rebuild it with the Functional or Sequential API (same layers, same "
                  "weights), or use kind: prune (magnitude pruning works on any model)")
+    try:
+        model_inputs = _model_inputs(model)
+    except (AttributeError, ValueError):
+        model_inputs = []
+    if not model_inputs:
+        raise UnsupportedLayerError(
+            f"channel pruning needs a built model with known inputs. Received: "
+            f"{type(model).__name__} '{model.name}' without an input shape",
+            hint="give the model its input (keras.Input(shape)) or call it once on data")
     graph = ChannelGraph(model)
     graph.config = copy.deepcopy(model.get_config())
-    inputs = [graph.new_space(_last_dim(t), fixed="model input") for t in _model_inputs(model)]
+    inputs = [graph.new_space(_last_dim(t), fixed="model input") for t in model_inputs]
     outs = _walk(graph, model, graph.config, "", [Layout((s,)) for s in inputs])
     for layout in outs:
         graph.fix(layout, "model output")

@@ -291,3 +291,10 @@ def test_residual_net_for_coral_usb_stays_fully_mapped_after_the_cut():
         report = edgetpu.analyze(graph, profile=profile)
         assert report.fully_mapped, report.first_unmapped
         assert report.total_ops >= 5
+
+
+def test_unbuilt_sequential_is_refused_with_what_to_do():
+    model = keras3.Sequential([keras3.layers.Dense(4), keras3.layers.Dense(2)])
+    with pytest.raises(UnsupportedLayerError, match="without an input shape") as info:
+        channels.analyze(model)
+    assert "keras.Input" in info.value.hint
