@@ -102,8 +102,8 @@ def test_run_cuts_then_qat_then_int8(trained, data, tmp_path):
     int8 = read_model(result.out_dir / "artifacts/int8.tflite").macs()["total"]
     assert int8 == stage["macs_after"]  # counted from the .tflite graph: the same figure
     assert int8 <= 0.5 * stage["macs_before"]
-    # the run's float32 artifact computes what the returned (smaller) Keras 3 model computes
-    assert result.model.get_layer("c1").filters < 16
+    # the model that comes back is the smaller Keras 3 model
+    assert isinstance(result.model, keras.Model) and result.model.get_layer("c1").filters < 16
     art = next(a for a in report["artifacts"] if a["format"] == "int8")
     assert art["accuracy"] > 0.5
     html = (result.out_dir / "report.html").read_text()
