@@ -19,8 +19,9 @@ The teacher is always the model the session started from (before any stage), run
 
 * ``self``: the stage's own ``epochs`` (default 0) fine-tune the current model with the
   distillation loss, and the later stages named in ``later_stages`` (default ``[prune,
-  finetune]``) fine-tune with it instead of labels alone, so ``[distill(self), prune, qat]``
-  is "prune with distillation, then QAT".
+  finetune, prune_channels]``) fine-tune with it instead of labels alone, so
+  ``[distill(self), prune, qat]`` is "prune with distillation, then QAT", and
+  ``[distill(self), prune_channels, qat]`` recovers from the channel cut against the teacher.
 * ``{width: w}``: a new student with the teacher's topology, every Conv/Dense layer's
   channels times ``w`` (multiples of 8, min 8; classifier and depthwise layers kept), fresh
   weights, trained for ``epochs`` (learning rate 1e-3 unless ``learning_rate``, cosine-decayed
@@ -163,7 +164,8 @@ class DistillStage:
             accuracy while pruning (both measured: ``benchmarks/results/distill*.md``).
         epochs: training epochs of this stage (default 0 for ``self``, 5 for a new student).
         later_stages: the kinds of later stages that also train with the distillation loss
-            (default prune and finetune; ``true``: prune, qat and finetune; ``false``: none).
+            (default prune, finetune and prune_channels; ``true``: those and qat; ``false``:
+            none).
             qat is opt-in: measured on Fashion-MNIST, distilling during tfmot's QAT (activation
             ranges start at [-6, 6] and adapt slowly) cost accuracy where prune gained.
         features: intermediate-layer pairs (MSE, with a learned 1x1 projection when the

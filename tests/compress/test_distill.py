@@ -65,10 +65,11 @@ def test_recipe_defaults_and_round_trip():
     assert recipe.to_dict()["stages"][0]["student"] == {"width": 0.5}
     self_stage = Recipe.from_dict({"name": "d", "stages": [{"kind": "distill"}]}).stages[0]
     assert (self_stage.student, self_stage.epochs, self_stage.learning_rate) == ("self", 0, None)
-    assert self_stage.later_stages == ("prune", "finetune")
+    assert self_stage.later_stages == ("prune", "finetune", "prune_channels")
     every = Recipe.from_dict({"name": "d", "stages": [{"kind": "distill", "later_stages": True}]})
-    assert every.stages[0].later_stages == ("prune", "qat", "finetune")
-    assert every.to_dict()["stages"][0]["later_stages"] == ["prune", "qat", "finetune"]
+    assert every.stages[0].later_stages == ("prune", "qat", "finetune", "prune_channels")
+    assert every.to_dict()["stages"][0]["later_stages"] == ["prune", "qat", "finetune",
+                                                            "prune_channels"]
     path_stage = DistillStage.from_dict({"kind": "distill", "student": "my.mod:student"}, "s")
     assert path_stage.new_student and path_stage.epochs == 5
 
@@ -88,7 +89,8 @@ def test_recipe_defaults_and_round_trip():
      r"Received: weight=-1"),
     ({"later_stages": "yes"}, r"Received: later_stages='yes'"),
     ({"later_stages": ["prune", "qta"]}, r"later_stages\[1\]: must be one of prune, qat, "
-                                         r"finetune. Received: later_stages\[1\]='qta'"),
+                                         r"finetune, prune_channels. Received: "
+                                         r"later_stages\[1\]='qta'"),
 ])
 def test_recipe_errors_say_what_was_received(stage, message):
     with pytest.raises(RecipeError, match=message) as info:
