@@ -181,7 +181,8 @@ def test_keras3_prune_cluster_qat_keeps_16_values_per_channel_in_the_int8_file(d
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(data.x_train, data.y_train, epochs=1, batch_size=64, verbose=0)
     recipe = {"name": "k3", "engine": "keras3", **TARGETS,
-              "stages": [PRUNE75, CLUSTER16, {"kind": "qat", "epochs": 1}]}
+              "stages": [PRUNE75, {**CLUSTER16, "epochs": 0},  # fine-tuning: tested above
+                         {"kind": "qat", "epochs": 1}]}
     result = compress_model(model, recipe, data=data, out_dir=tmp_path / "run")
     report = result.report
     assert report["engine"] == "keras3"
@@ -200,7 +201,8 @@ def test_tfmot_prune_cluster_qat_keeps_16_values_per_channel_in_the_int8_file(da
     model = zoo.fashion_cnn(data.x_train.shape[1:], 10, width=8, dense_units=32)
     zoo.train_baseline(model, data.x_train, data.y_train, epochs=1, batch_size=64)
     recipe = {"name": "tf", "engine": "tfmot", **TARGETS,
-              "stages": [PRUNE75, CLUSTER16, {"kind": "qat", "epochs": 1}]}
+              "stages": [PRUNE75, {**CLUSTER16, "epochs": 0},  # fine-tuning: tested above
+                         {"kind": "qat", "epochs": 1}]}
     report = compress_model(model, recipe, data=data, out_dir=tmp_path / "run").report
     assert report["engine"] == "tfmot"
     _check_file(report, clusters=16, zero=True)
