@@ -74,7 +74,9 @@ class LayerUse:
         output: its output space (producers and pass-through layers).
         mac_coef: MACs per (input channel x output channel) for producers, per channel for
             pass-through and counted element-wise layers, summed over its calls.
-        extra: producer-specific numbers (depthwise multiplier of a SeparableConv).
+        depthwise_coef: MACs per input channel of a SeparableConv's depthwise half.
+        multiplier: a SeparableConv's depth multiplier.
+        fixed_macs: MACs of a layer whose channels never change.
     """
 
     path: str
@@ -162,9 +164,6 @@ class ChannelGraph:
 
     def fixed_reason(self, sid: int) -> str | None:
         return self._fixed.get(self.root(sid))
-
-    def width(self, layout: Layout) -> int:
-        return sum(self.size(s) for s in layout.segments) * layout.repeat
 
     # -- positions -----------------------------------------------------------------------
     def positions(self, layout: Layout, keep: dict[int, np.ndarray]) -> np.ndarray:
