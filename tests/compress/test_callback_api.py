@@ -75,8 +75,8 @@ def test_finalize_without_callback_fails_clearly(tmp_path, small_data):
 
 
 def test_keras3_model_on_the_tfmot_engine_is_refused_by_prepare():
-    """Under ``engine: auto`` a QAT recipe runs on tfmot, which trains tf_keras models only;
-    the error says how to go on (prune/finetune recipes run natively: test_keras3_engine)."""
+    """``engine: tfmot`` trains tf_keras models only; the error says how to go on (under
+    ``engine: auto`` a Keras 3 model runs natively: test_keras3_engine)."""
     import keras  # Keras 3
 
     import compress
@@ -84,7 +84,8 @@ def test_keras3_model_on_the_tfmot_engine_is_refused_by_prepare():
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ModelLoadError, match="Keras 3 model") as info:
-        compress.Session({"name": "x", "stages": [{"kind": "qat"}]}).prepare(model)
+        compress.Session({"name": "x", "engine": "tfmot",
+                          "stages": [{"kind": "qat"}]}).prepare(model)
     assert "engine: keras3" in info.value.hint
 
 
