@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _baseline import train_keras3_cnn
 from _conditions import conditions, describe
 
 HERE = Path(__file__).resolve().parent
@@ -69,10 +70,8 @@ def main() -> int:
     parser.add_argument("--results-name", default="channel_pruning")
     args = parser.parse_args()
 
-    import keras
 
     from calibration import sources
-    from compress import zoo
 
     data = sources.load_dataset(args.data)
     out = Path(args.out)
@@ -93,14 +92,8 @@ def main() -> int:
     if baseline.exists():
         results["baseline"] = json.loads((out / "baseline.json").read_text())
     else:
-        keras.utils.set_random_seed(0)
-        model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        start = time.perf_counter()
-        model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
-        results["baseline"] = {"epochs": args.epochs,
-                               "train_seconds": round(time.perf_counter() - start, 1)}
+        model, seconds = train_keras3_cnn(data, args.epochs)
+        results["baseline"] = {"epochs": args.epochs, "train_seconds": round(seconds, 1)}
         model.save(str(baseline))
         (out / "baseline.json").write_text(json.dumps(results["baseline"]))
     write(results, args.results_name)

@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
+from _baseline import train_keras3_cnn
 from _conditions import conditions, describe
 
 HERE = Path(__file__).resolve().parent
@@ -55,10 +55,8 @@ def main() -> int:
     parser.add_argument("--previous-seeds", type=int, nargs="*", default=[])
     args = parser.parse_args()
 
-    import keras
 
     from calibration import sources
-    from compress import zoo
     from compress.pipeline import compress_model
 
     data = sources.load_dataset(args.data)
@@ -69,13 +67,7 @@ def main() -> int:
     if args.baseline:
         baseline = Path(args.baseline)
     else:
-        keras.utils.set_random_seed(0)
-        model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        start = time.perf_counter()
-        model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
-        train_s = time.perf_counter() - start
+        model, train_s = train_keras3_cnn(data, args.epochs)
         model.save(str(baseline))
 
     results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes),
@@ -161,7 +153,7 @@ def render(results: dict) -> str:
     trained = (f"{base['train_seconds']:.0f} s" if base.get("train_seconds") is not None
                else f"reused: `{base.get('file')}`")
     prev = results.get("previous")
-    lines = [f"# keras3 engine vs tfmot engine (Keras 3 CNN, bridged for tfmot)", "",
+    lines = ["# keras3 engine vs tfmot engine (Keras 3 CNN, bridged for tfmot)", "",
              f"Data: {results['data']}; baseline: Keras 3 `fashion_cnn`, "
              f"{base['epochs']} epochs ({trained}), one file for every run.", "",
              describe(results["conditions"]), "",

@@ -28,6 +28,7 @@ import statistics
 import time
 from pathlib import Path
 
+from _baseline import train_keras3_cnn
 from _conditions import conditions, describe
 
 HERE = Path(__file__).resolve().parent
@@ -82,10 +83,8 @@ def main() -> int:
                              "(same data; pass its baseline with --baseline)")
     args = parser.parse_args()
 
-    import keras
 
     from calibration import sources
-    from compress import zoo
 
     data = sources.load_dataset(args.data)
     if args.train_samples or args.test_samples:
@@ -98,13 +97,8 @@ def main() -> int:
         baseline_info = {"file": str(baseline), "trained_here": False}
     else:
         baseline = out / "baseline_keras3.keras"
-        keras.utils.set_random_seed(0)
-        model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        start = time.perf_counter()
-        model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=128, verbose=0)
-        baseline_info.update(train_seconds=time.perf_counter() - start, trained_here=True)
+        model, seconds = train_keras3_cnn(data, args.epochs)
+        baseline_info.update(train_seconds=seconds, trained_here=True)
         model.save(str(baseline))
 
     results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes),

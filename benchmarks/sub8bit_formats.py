@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _baseline import train_keras3_cnn
 from _conditions import conditions, describe
 
 HERE = Path(__file__).resolve().parent
@@ -96,24 +97,16 @@ def main() -> int:
 
 
 def run_seed(data, seed: int, args, out: Path) -> dict:
-    import keras
     import numpy as np
 
-    from compress import zoo
     from compress.artifacts.mixed import holdout_indices
     from compress.pipeline import compress_model
     from compress.progress import Progress
 
     held = holdout_indices(len(data.x_train), HOLDOUT, seed=seed)
     keep = np.setdiff1d(np.arange(len(data.x_train)), held)
-    keras.utils.set_random_seed(seed)
-    model = zoo.fashion_cnn(data.x_train.shape[1:], data.num_classes, keras=keras)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"],
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    t0 = time.perf_counter()
-    model.fit(data.x_train[keep], data.y_train[keep], epochs=args.epochs, batch_size=128,
-              verbose=0)
-    train_s = time.perf_counter() - t0
+    model, train_s = train_keras3_cnn(data, args.epochs, seed=seed, x=data.x_train[keep],
+                                      y=data.y_train[keep])
     print(f"seed {seed}: trained {args.epochs} epochs in {train_s:.0f} s", flush=True)
     recipe = {"name": f"sub8bit-s{seed}", "seed": seed, "targets": TARGETS,
               "benchmark": {"warmup": 10, "runs": 50, "threads": 1}}
