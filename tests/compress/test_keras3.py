@@ -484,6 +484,7 @@ def test_foundation_recipe_end_to_end_from_keras3_file_via_cli(k3, tmp_path):
     assert keras3.is_keras3_model(reloaded)
 
 
+@pytest.mark.slow  # the bridge is the engine: tfmot path now; ~90-270 s here
 def test_foundation_recipe_end_to_end_nested_mobilenetv2(k3, tmp_path):
     from calibration.sources import Dataset
 
