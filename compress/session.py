@@ -38,6 +38,8 @@ class RunResult:
     report: dict
     out_dir: Path
     model: Any = None
+    #: the model the integer formats were exported from (after a ``qat`` stage), else None
+    quant_model: Any = None
 
 
 @dataclass
@@ -196,7 +198,8 @@ class Session:
         # Keras 3 in, Keras 3 out (the reloaded model/model.keras); else the tf_keras model
         model_out = trained.keras3_model if trained.keras3_model is not None \
             else trained.float_model
-        return RunResult(report=report, out_dir=Path(out_dir), model=model_out)
+        return RunResult(report=report, out_dir=Path(out_dir), model=model_out,
+                         quant_model=trained.quant_model)
 
     def _load_data(self, data: Any, *, data_dir: str | None = None, train: int | None = None,
                    test: int | None = None) -> Any:
@@ -429,7 +432,8 @@ class Session:
                                    progress=self.progress, timings=timings,
                                    t_start=live.started, dataset_info={"spec": data_spec(data)},
                                    engine=self.engine_name)
-        return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model)
+        return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model,
+                         quant_model=trained.quant_model)
 
 
 class _FitDriver:
