@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 # The reader's own walk from a weight op to its stored constant: one definition for both.
-from targets.tflite_graph import WEIGHT_OPS, TFLiteGraph, _stored_tensor
+from targets.tflite_graph import TFLiteGraph
 
 
 def distinct_values(graph: TFLiteGraph) -> dict[str, Any]:
@@ -37,19 +37,7 @@ def distinct_values(graph: TFLiteGraph) -> dict[str, Any]:
         max_per_channel, mean_per_channel, has_zero}]}``; ``max_per_channel`` overall is the
         largest over the readable kernels (None when there are none).
     """
-    kernels: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    for sg in graph.subgraphs:
-        producers = {o: op for op in sg.ops for o in op.outputs}
-        for op in sg.ops:
-            slot = WEIGHT_OPS.get(op.op)
-            if slot is None or len(op.inputs) <= slot or op.inputs[slot] < 0:
-                continue
-            tensor = _stored_tensor(sg, producers, op.inputs[slot])
-            if tensor is None or tensor.buffer in seen:
-                continue
-            seen.add(tensor.buffer)
-            kernels.append(_kernel_entry(graph, tensor, op.op))
+    kernels = [_kernel_entry(graph, tensor, op.op) for op, tensor in graph.weight_tensors()]
     readable = [k["max_per_channel"] for k in kernels if k["max_per_channel"] is not None]
     return {"max_per_channel": max(readable) if readable else None, "kernels": kernels}
 

@@ -186,6 +186,22 @@ class TFLiteGraph:
 
     # --- weights --------------------------------------------------------------------------
 
+    def weight_tensors(self):
+        """``(op, tensor)`` for each stored weight tensor (a weight op's kernel input, behind
+        any dequantize), each buffer once."""
+        seen: set[int] = set()
+        for sg in self.subgraphs:
+            producers = {o: op for op in sg.ops for o in op.outputs}
+            for op in sg.ops:
+                slot = WEIGHT_OPS.get(op.op)
+                if slot is None or len(op.inputs) <= slot or op.inputs[slot] < 0:
+                    continue
+                tensor = _stored_tensor(sg, producers, op.inputs[slot])
+                if tensor is None or tensor.buffer in seen:
+                    continue
+                seen.add(tensor.buffer)
+                yield op, tensor
+
     def weight_stats(self) -> dict[str, Any]:
         """Size and sparsity of the prunable weights.
 
@@ -199,23 +215,13 @@ class TFLiteGraph:
         Returns:
             ``{params, nonzero_params, sparsity, parameter_bytes, constant_params, per_tensor}``.
         """
-        seen: set[int] = set()
         per_tensor = []
-        for sg in self.subgraphs:
-            producers = {o: op for op in sg.ops for o in op.outputs}
-            for op in sg.ops:
-                slot = WEIGHT_OPS.get(op.op)
-                if slot is None or len(op.inputs) <= slot or op.inputs[slot] < 0:
-                    continue
-                tensor = _stored_tensor(sg, producers, op.inputs[slot])
-                if tensor is None or tensor.buffer in seen:
-                    continue
-                seen.add(tensor.buffer)
-                params, nonzero = self._count_nonzero(tensor)
-                per_tensor.append({
-                    "tensor": tensor.name, "op": op.op, "dtype": tensor.dtype,
-                    "params": params, "nonzero_params": nonzero,
-                    "sparsity": 1.0 - nonzero / params if params else 0.0})
+        for op, tensor in self.weight_tensors():
+            params, nonzero = self._count_nonzero(tensor)
+            per_tensor.append({
+                "tensor": tensor.name, "op": op.op, "dtype": tensor.dtype,
+                "params": params, "nonzero_params": nonzero,
+                "sparsity": 1.0 - nonzero / params if params else 0.0})
         params = sum(p["params"] for p in per_tensor)
         nonzero = sum(p["nonzero_params"] for p in per_tensor)
         # Constants keyed by buffer: tensors (and subgraphs) may share one stored buffer.
