@@ -94,27 +94,14 @@ def scale_width(teacher: Any, width: float, *, name: str | None = None) -> Any:
     keras = keras_of(teacher)
     graph = flatten_nested(teacher)
     if not getattr(graph, "_is_graph_network", False):
-        raise UnsupportedLayerError(
-            f"cannot derive a width-scaled student from '{teacher.name}': it is a subclassed "
-            f"model. Received: {type(teacher).__name__}",
-            hint="rebuild it with the Functional API, or give the student as a model file or "
-                 "module:function (student: path/to/student.keras)")
+        raise _subclassed_teacher_error(teacher)
     keep = classifier_layers(graph)
     new_layers: dict[int, Any] = {}
     scaled: dict[str, tuple[int, int]] = {}
 
     def rebuilt(layer: Any) -> Any:
         if id(layer) not in new_layers:
-            config = layer.get_config()
-            key = WIDTH_KEYS.get(type(layer).__name__)
-            if key and layer.name not in keep and isinstance(config.get(key), int):
-                new = scaled_channels(config[key], width)
-                scaled[layer.name] = (config[key], new)
-                config[key] = new
-            try:
-                new_layers[id(layer)] = type(layer).from_config(config)
-            except Exception as exc:  # custom layers may not round-trip their config
-                raise _width_error(layer, width, exc) from None
+            new_layers[id(layer)] = _scaled_layer(layer, width, keep, scaled)
         return new_layers[id(layer)]
 
     inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype,
@@ -146,28 +133,13 @@ def _scale_width_keras3(teacher: Any, width: float, *, name: str | None) -> Any:
     import keras
 
     if not _is_graph(teacher):
-        raise UnsupportedLayerError(
-            f"cannot derive a width-scaled student from '{teacher.name}': it is a subclassed "
-            f"model. Received: {type(teacher).__name__}",
-            hint="rebuild it with the Functional API, or give the student as a model file or "
-                 "module:function (student: path/to/student.keras)")
+        raise _subclassed_teacher_error(teacher)
     keep = classifier_layers(teacher)
     scaled: dict[str, tuple[int, int]] = {}
-
-    def rebuilt(layer: Any) -> Any:
-        config = layer.get_config()
-        key = WIDTH_KEYS.get(type(layer).__name__)
-        if key and layer.name not in keep and isinstance(config.get(key), int):
-            new = scaled_channels(config[key], width)
-            scaled[layer.name] = (config[key], new)
-            config[key] = new
-        try:
-            return type(layer).from_config(config)
-        except Exception as exc:  # custom layers may not round-trip their config
-            raise _width_error(layer, width, exc) from None
-
     try:
-        student = keras.models.clone_model(teacher, clone_function=rebuilt, recursive=True)
+        student = keras.models.clone_model(
+            teacher, clone_function=lambda layer: _scaled_layer(layer, width, keep, scaled),
+            recursive=True)
     except UnsupportedLayerError:
         raise
     except Exception as exc:  # shape errors surface as ValueError/TypeError/...
@@ -180,6 +152,30 @@ def _scale_width_keras3(teacher: Any, width: float, *, name: str | None) -> Any:
     student.name = name or f"{teacher.name}_w{width:g}"
     object.__setattr__(student, "_edgecompress_scaled", scaled)  # for the stage report
     return student
+
+
+def _scaled_layer(layer: Any, width: float, keep: set[str],
+                  scaled: dict[str, tuple[int, int]]) -> Any:
+    """A fresh layer from ``layer``'s config, its channels times ``width`` (not for the
+    classifier layers in ``keep``); a scaled layer is recorded in ``scaled``."""
+    config = layer.get_config()
+    key = WIDTH_KEYS.get(type(layer).__name__)
+    if key and layer.name not in keep and isinstance(config.get(key), int):
+        new = scaled_channels(config[key], width)
+        scaled[layer.name] = (config[key], new)
+        config[key] = new
+    try:
+        return type(layer).from_config(config)
+    except Exception as exc:  # custom layers may not round-trip their config
+        raise _width_error(layer, width, exc) from None
+
+
+def _subclassed_teacher_error(teacher: Any) -> UnsupportedLayerError:
+    return UnsupportedLayerError(
+        f"cannot derive a width-scaled student from '{teacher.name}': it is a subclassed "
+        f"model. Received: {type(teacher).__name__}",
+        hint="rebuild it with the Functional API, or give the student as a model file or "
+             "module:function (student: path/to/student.keras)")
 
 
 def _width_error(layer: Any, width: float, exc: Exception) -> UnsupportedLayerError:
