@@ -257,6 +257,10 @@ class Session:
         float_model, weights, quant_from = checkpoints.last_models(
             trust_model_code=trust_model_code, native_keras3=self.engine_name == "keras3")
         trained = TrainedModels(float_model, None, checkpoints.stage_reports())
+        for report in trained.stages:  # what the finished stages left on the model in memory
+            restore = getattr(STAGES.get(report.kind), "restore", None)
+            if restore is not None:
+                restore(report.details, float_model, self.engine)
         if weights is not None:
             # The quantized model's structure is rebuilt exactly as its stage built it (from
             # the float model it started from), then its trained weights are loaded.

@@ -163,6 +163,7 @@ class Keras3Engine(common.Distillation):
     clusterable = keras3_cluster.clusterable
     cluster = keras3_cluster.cluster
     strip_clustering = keras3_cluster.strip_clustering
+    mark_clustered = keras3_cluster.mark_clustered
 
     # -- distillation (``common.Distillation``; the student loaded as the Keras 3 model) -----
     def load_student(self, spec: str) -> Any:

@@ -67,8 +67,14 @@ def strip_clustering(engine: Any, model: Any) -> Any:
     if plan is not None:
         plan.finish()
         object.__delattr__(model, _PLAN)
-        object.__setattr__(model, _CLUSTERED, plan.layers)
+        mark_clustered(engine, model, plan.layers)
     return model
+
+
+def mark_clustered(engine: Any, model: Any, layers: dict[str, bool]) -> None:
+    """Remember which layers of ``model`` hold clustered kernels (layer name -> zeros
+    preserved), so a later QAT keeps them (``keep_clusters``)."""
+    object.__setattr__(model, _CLUSTERED, dict(layers))
 
 
 def keep_clusters(source: Any, quantized: Any, layers: list) -> None:

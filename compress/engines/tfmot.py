@@ -223,8 +223,13 @@ class TfmotEngine(common.Distillation):
         """``model`` without clustering wrappers, marked so a later ``quantize`` uses the
         cluster-preserving scheme."""
         stripped = tfmot.clustering.keras.strip_clustering(model)
-        setattr(stripped, _CLUSTERED, True)
+        self.mark_clustered(stripped, {})
         return stripped
+
+    def mark_clustered(self, model: Any, layers: dict[str, bool]) -> None:
+        """A later ``quantize`` uses tfmot's cluster-preserving scheme (for the whole model:
+        ``layers`` is not needed)."""
+        setattr(model, _CLUSTERED, True)
 
     # -- distillation (``common.Distillation``; the student loaded as a flat tf_keras model) --
     def load_student(self, spec: str) -> Any:

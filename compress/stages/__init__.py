@@ -3,7 +3,7 @@
 A stage module holds the technique's frozen config (``config_class``: validation, defaults,
 ``from_dict``/``to_dict``) and its implementation behind the ``Stage`` protocol
 (``compress.stages.base``), with its order rules (``check_order``) and training hooks
-(``callbacks``, ``hooks_ran``, ``fit_hooks``, ``wrap_later``). The recipe loader, the session
+(``callbacks``, ``hooks_ran``, ``fit_hooks``, ``wrap_later``, ``restore``). The recipe loader, the session
 and the callbacks read this one registry. Adding a technique: one module, one entry here
 (or ``STAGES["kind"] = MyStage`` from outside the package).
 

@@ -58,8 +58,10 @@ class Stage(Protocol):
 
     A stage may also define ``check_order(config, kinds, index)`` (raise ``RecipeError`` when
     its place in the recipe is wrong), ``wrap_later(config, kind, ctx)`` (a function wrapping
-    the model of a later stage of that kind, e.g. to train it with a distillation loss), and
-    the optional training hooks ``callbacks(ctx)`` (Keras callbacks for our loop) and
+    the model of a later stage of that kind, e.g. to train it with a distillation loss),
+    ``restore(details, model, engine)`` (on ``--resume``: put back on the checkpointed model
+    what the stage left on the model in memory and a file does not keep, from the stage's
+    report ``details``), and the optional training hooks ``callbacks(ctx)`` (Keras callbacks for our loop) and
     ``hooks_ran(model)`` and
     ``fit_hooks()`` (per-step work inside the user's own ``fit``: ``on_fit_begin(total_steps)``,
     ``on_batch_begin(model)``, ``epoch_logs(model) -> dict``).

@@ -115,6 +115,13 @@ class Cluster:
                 hint="put prune/finetune/distill before cluster; only qat may follow it "
                      "(cluster-preserving QAT)")
 
+    @staticmethod
+    def restore(details: dict, model: Any, engine: Any) -> None:
+        """On resume: mark the checkpointed model as clustered again, so a later qat keeps the
+        clusters (a saved file holds the shared values, not which layers were clustered)."""
+        engine.mark_clustered(model, {name: bool(details["preserve_sparsity"])
+                                      for name in details["clustered_layers"]})
+
     def prepare(self, model: Any, ctx: StageContext) -> Any:
         """The model with the selected kernels clustered (their weights on the centroids)."""
         cfg = self.config

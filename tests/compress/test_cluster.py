@@ -232,3 +232,42 @@ def test_distinct_values_are_read_per_output_channel_from_the_file(tmp_path):
     # b: 4 shared values, each output channel scaled: 4 per channel, more in the whole tensor
     assert b["max_per_channel"] <= 4 < b["distinct"]
     assert summary["max_per_channel"] == 64 and a["has_zero"] is False
+
+
+# -- resume ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["keras3", pytest.param("tfmot", marks=pytest.mark.slow)])
+def test_resume_between_cluster_and_qat_keeps_the_clusters(engine, data, tmp_path):
+    """A run stopped after its cluster stage and resumed gives the uninterrupted run's QAT
+    model: the checkpointed model is marked clustered again, so QAT keeps the shared values
+    (a saved file holds the values, not which layers were clustered)."""
+    import json
+
+    from compress import zoo
+    from compress.engines import get_engine
+    from compress.run.checkpoint import Checkpoints
+    from compress.session import Session
+
+    keras = get_engine(engine).keras
+    keras.utils.set_random_seed(0)
+    model = zoo.fashion_cnn(data.x_train.shape[1:], 10, width=8, dense_units=32, keras=keras)
+    recipe = {"name": "r", "engine": engine, **TARGETS,
+              "stages": [PRUNE75, {**CLUSTER16, "epochs": 0}, {"kind": "qat", "epochs": 1}]}
+    x, y = data.x_train, data.y_train
+    fingerprint = {"recipe": "r", "model": "m", "data": "d"}
+    ck = Checkpoints.open(tmp_path / "out", fingerprint, resume=False, overwrite=False)
+    first = Session(recipe).train(model, x, y, checkpoints=ck)
+    # stopped during qat: its stage was never recorded as finished
+    state_file = ck.work / "state.json"
+    state = json.loads(state_file.read_text())
+    state["finished"] = state["finished"][:2]
+    state_file.write_text(json.dumps(state))
+    ck2 = Checkpoints.open(tmp_path / "out", fingerprint, resume=True, overwrite=False)
+    again = Session(recipe).train(model, x, y, checkpoints=ck2)
+    assert again.resumed_after == 2
+    assert again.stages[-1].details["scheme"].endswith("+cluster_preserve")
+    for a, b in zip(first.quant_model.get_weights(), again.quant_model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    if engine == "keras3":  # the float weights under the fake quantizer: 16 values + zero
+        kernel = np.asarray(again.quant_model.get_layer("fc1").kernel)
+        assert len(np.unique(kernel)) <= 17
