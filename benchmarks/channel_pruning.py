@@ -7,7 +7,12 @@ on the keras3 engine:
 * ``channels``: prune_channels keep_macs 0.5 (sensitivity allocation, round_to 8, 2 recovery
   epochs) -> qat 1 epoch -> int8;
 * ``channels+magnitude``: the same cut, then prune (magnitude) 0.75 -> qat -> int8; its raw
-  int8 file size against the float32 artifact of the original model.
+  int8 file size against the float32 artifact of the original model;
+* ``channels+fc1+magnitude``: the same cut, then a second prune_channels stage that removes
+  25 % of fc1's channels (fc1, the Dense after Flatten, holds most of the parameters, and a
+  dense ``.tflite`` only shrinks with fewer parameters), then prune (magnitude) 0.5 -> qat ->
+  int8; its raw int8 file against the float32 ``.tflite`` of the original model
+  (``report.json`` ``baseline.tflite_float32``).
 
 MACs are read from each ``.tflite`` graph (``targets.tflite_graph``). Host latency: our runner
 (``targets/runner.py``), 1 thread, the pruned and the unpruned int8 file alternating in one
@@ -20,9 +25,12 @@ both, host p50 latency alternating as above.
 Usage:
     .venv/bin/python benchmarks/channel_pruning.py [--seeds 0 1 2] [--epochs 5]
         [--data fashion-mnist] [--out runs/channel_pruning] [--skip-mobilenet]
+        [--recipes NAME ...] [--baseline FILE] [--append [--note TEXT]]
 
 Writes ``benchmarks/results/channel_pruning.{json,md}`` after every run (a partial run says
-what it covers). Host x86 latency is not a device figure.
+what it covers). ``--append`` keeps that file's runs and summary and adds this invocation's
+runs as its own section (``appended``: its conditions, baseline file and sha256, recipes);
+MobileNetV2 is not run then. Host x86 latency is not a device figure.
 """
 
 from __future__ import annotations
@@ -41,14 +49,21 @@ from _conditions import conditions, describe
 HERE = Path(__file__).resolve().parent
 CUT = {"kind": "prune_channels", "keep_macs": 0.5, "allocation": "sensitivity",
        "importance": "l1", "round_to": 8, "epochs": 2, "learning_rate": 5e-4}
+FC1_CUT = {"kind": "prune_channels", "ratio": 0.25, "layers": {"include": ["fc1"]},
+           "importance": "l1", "round_to": 8, "epochs": 1, "learning_rate": 5e-4}
 RECIPES = {
     "unpruned": [{"kind": "qat", "epochs": 1}],
     "channels": [CUT, {"kind": "qat", "epochs": 1}],
     "channels+magnitude": [CUT, {"kind": "prune", "final_sparsity": 0.75, "epochs": 2,
                                  "learning_rate": 5e-4}, {"kind": "qat", "epochs": 1}],
+    "channels+fc1+magnitude": [CUT, FC1_CUT, {"kind": "prune", "final_sparsity": 0.5,
+                                              "epochs": 2, "learning_rate": 5e-4},
+                               {"kind": "qat", "epochs": 1}],
 }
 TARGETS = {"unpruned": ["float32", "int8"], "channels": ["float32", "int8"],
-           "channels+magnitude": ["int8"]}
+           "channels+magnitude": ["int8"], "channels+fc1+magnitude": ["int8"]}
+#: the size acceptance line: raw int8 file vs the original model's float32 .tflite
+SIZE_TARGET = {"raw_x": 8.0, "max_loss_pp": 0.5}
 
 
 def main() -> int:
@@ -68,6 +83,14 @@ def main() -> int:
     parser.add_argument("--mobilenet-samples", type=int, default=4000)
     parser.add_argument("--mobilenet-first", action="store_true")
     parser.add_argument("--results-name", default="channel_pruning")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES),
+                        help="run only these recipes (host latency needs unpruned and channels)")
+    parser.add_argument("--append", action="store_true",
+                        help="add these runs to the existing results file as a later "
+                             "invocation with its own conditions and baseline (its earlier "
+                             "runs and summary are kept); MobileNetV2 is not run")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a sentence for the results file (with --append)")
     args = parser.parse_args()
 
 
@@ -76,26 +99,16 @@ def main() -> int:
     data = sources.load_dataset(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"conditions": conditions(seeds=args.seeds, rounds=args.rounds, runs=args.runs),
-               "data": data.source, "recipes": RECIPES, "foundation": [], "mobilenet": None,
-               "planned": {"seeds": args.seeds, "mobilenet": not args.skip_mobilenet}}
-    baseline = out / "baseline_keras3.keras"
-    if args.baseline and not baseline.exists():
-        import hashlib
-        import shutil
-
-        shutil.copyfile(args.baseline, baseline)
-        (out / "baseline.json").write_text(json.dumps({
-            "file": str(args.baseline), "epochs": args.epochs,
-            "sha256": hashlib.sha256(baseline.read_bytes()).hexdigest(),
-            "note": "trained elsewhere (given with --baseline), not by this run"}))
-    if baseline.exists():
-        results["baseline"] = json.loads((out / "baseline.json").read_text())
-    else:
-        model, seconds = train_keras3_cnn(data, args.epochs)
-        results["baseline"] = {"epochs": args.epochs, "train_seconds": round(seconds, 1)}
-        model.save(str(baseline))
-        (out / "baseline.json").write_text(json.dumps(results["baseline"]))
+    cond = conditions(seeds=args.seeds, rounds=args.rounds, runs=args.runs,
+                      recipes=args.recipes)
+    baseline, baseline_info = prepare_baseline(out, data, args)
+    if args.append:
+        return append(baseline, baseline_info, data, out, cond, args)
+    results = {"conditions": cond,
+               "data": data.source, "recipes": {n: RECIPES[n] for n in args.recipes},
+               "foundation": [], "mobilenet": None,
+               "planned": {"seeds": args.seeds, "mobilenet": not args.skip_mobilenet},
+               "baseline": baseline_info}
     write(results, args.results_name)
     if args.mobilenet_first and not args.skip_mobilenet:
         results["mobilenet"] = mobilenet(data, out, args)
@@ -110,14 +123,61 @@ def main() -> int:
     return 0
 
 
-def foundation_seed(baseline: Path, data, out: Path, seed: int, args, results: dict) -> dict:
+def prepare_baseline(out: Path, data, args) -> tuple[Path, dict]:
+    """``out/baseline_keras3.keras``: a copy of ``--baseline`` (recorded with its sha256), an
+    earlier invocation's, or trained here."""
+    baseline = out / "baseline_keras3.keras"
+    if args.baseline and not baseline.exists():
+        import hashlib
+        import shutil
+
+        shutil.copyfile(args.baseline, baseline)
+        (out / "baseline.json").write_text(json.dumps({
+            "file": str(args.baseline), "epochs": args.epochs,
+            "sha256": hashlib.sha256(baseline.read_bytes()).hexdigest(),
+            "note": "trained elsewhere (given with --baseline), not by this run"}))
+    if baseline.exists():
+        return baseline, json.loads((out / "baseline.json").read_text())
+    model, seconds = train_keras3_cnn(data, args.epochs)
+    info = {"epochs": args.epochs, "train_seconds": round(seconds, 1)}
+    model.save(str(baseline))
+    (out / "baseline.json").write_text(json.dumps(info))
+    return baseline, info
+
+
+def append(baseline: Path, baseline_info: dict, data, out: Path, cond: dict, args) -> int:
+    """Runs ``args.recipes`` over ``args.seeds`` and adds them to the existing results file
+    as one ``appended`` invocation (its own conditions, baseline, recipes, notes)."""
+    path = HERE / "results" / f"{args.results_name}.json"
+    if not path.exists():
+        raise SystemExit(f"--append needs an existing results file. Received: {path} absent")
+    results = json.loads(path.read_text())
+    inv = {"conditions": cond, "data": data.source, "baseline": baseline_info,
+           "recipes": {n: RECIPES[n] for n in args.recipes},
+           "targets": {n: TARGETS[n] for n in args.recipes}, "notes": list(args.note),
+           "planned": {"seeds": args.seeds}, "foundation": []}
+    results.setdefault("appended", []).append(inv)
+    for seed in args.seeds:
+        foundation_seed(baseline, data, out, seed, args, inv,
+                        save=lambda: write(results, args.results_name))
+        write(results, args.results_name)
+    inv["complete"] = [r["seed"] for r in inv["foundation"] if "error" not in r] == args.seeds
+    print(write(results, args.results_name, done=results.get("complete", False)))
+    return 0
+
+
+def foundation_seed(baseline: Path, data, out: Path, seed: int, args, results: dict, *,
+                    save=None) -> dict:
+    """``args.recipes`` on one seed, appended to ``results["foundation"]``; ``save()`` writes
+    the results file after each run (default: ``write(results, ...)``)."""
     from compress.pipeline import compress_model
     from targets.tflite_graph import read_model
 
     row: dict = {"seed": seed, "runs": {}}
     results["foundation"].append(row)  # visible in partial writes
     try:
-        for name, stages in RECIPES.items():
+        for name in args.recipes:
+            stages = RECIPES[name]
             recipe = {"name": name, "seed": seed, "engine": "keras3", "stages": stages,
                       "targets": TARGETS[name], "benchmark": {"warmup": 5, "runs": 50}}
             run_dir = out / f"{name.replace('+', '_')}-s{seed}"
@@ -134,17 +194,22 @@ def foundation_seed(baseline: Path, data, out: Path, seed: int, args, results: d
                      else round(report["timings"]["total_s"], 1), "reused": model is None,
                      "baseline_accuracy": report["baseline"]["accuracy"],
                      "baseline_float32_size_bytes": report["baseline"].get("size_bytes"),
+                     "original_tflite_float32_size_bytes":
+                         (report["baseline"].get("tflite_float32") or {}).get("size_bytes"),
                      "dir": str(run_dir)}
             for fmt, art in arts.items():
                 path = run_dir / "artifacts" / f"{art['target']}.tflite"
                 entry[fmt] = {"accuracy": art["accuracy"], "size_bytes": art["size_bytes"],
                               "macs": int(read_model(path).macs()["total"]),
                               "path": str(path)}
-            cut = next((s for s in report["stages"] if s["kind"] == "prune_channels"), None)
-            if cut is not None:
-                entry["cut"] = {k: cut[k] for k in ("macs_before", "macs_after", "macs_kept",
-                                                    "params_before", "params_after", "groups")}
-                entry["cut"]["recovery_history"] = cut.get("history")
+            cuts = [{**{k: s[k] for k in ("macs_before", "macs_after", "macs_kept",
+                                          "params_before", "params_after", "groups")},
+                     "recovery_history": s.get("history")}
+                    for s in report["stages"] if s["kind"] == "prune_channels"]
+            if cuts:
+                entry["cut"] = cuts[0]
+            if len(cuts) > 1:
+                entry["later_cuts"] = cuts[1:]
             if name == "channels+magnitude":
                 try:
                     if model is None:
@@ -158,11 +223,12 @@ def foundation_seed(baseline: Path, data, out: Path, seed: int, args, results: d
             print(json.dumps({"seed": seed, "run": name, **{k: v for k, v in entry.items()
                                                             if k in ("int8", "seconds")}}),
                   flush=True)
-            write(results, args.results_name)
+            (save or (lambda: write(results, args.results_name)))()
         runs = row["runs"]
-        row["latency"] = alternate({"channels": runs["channels"]["int8"]["path"],
-                                    "unpruned": runs["unpruned"]["int8"]["path"]},
-                                   rounds=args.rounds, runs=args.runs)
+        if "channels" in runs and "unpruned" in runs:
+            row["latency"] = alternate({"channels": runs["channels"]["int8"]["path"],
+                                        "unpruned": runs["unpruned"]["int8"]["path"]},
+                                       rounds=args.rounds, runs=args.runs)
     except Exception as exc:  # keep what finished; say what failed
         row["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
         print(row["error"], flush=True)
@@ -284,7 +350,8 @@ def mobilenet(data, out: Path, args) -> dict:
 
 
 def summary(results: dict) -> dict:
-    rows = [r for r in results["foundation"] if "latency" in r]
+    rows = [r for r in results["foundation"]
+            if "latency" in r and "channels+magnitude" in r["runs"]]
     if not rows:
         return {}
     def mean(f):
@@ -321,8 +388,40 @@ def summary(results: dict) -> dict:
     return out
 
 
+def size_summary(inv: dict) -> dict:
+    """Per recipe of an appended invocation: per seed and mean, the raw int8 file against the
+    original model's float32 .tflite, and the int8 accuracy against the baseline's."""
+    out: dict = {}
+    for name in inv["recipes"]:
+        seeds = []
+        for r in inv["foundation"]:
+            e = r["runs"].get(name)
+            if not e or not e.get("original_tflite_float32_size_bytes"):
+                continue
+            f32 = e["original_tflite_float32_size_bytes"]
+            seeds.append({"seed": r["seed"], "int8_accuracy": e["int8"]["accuracy"],
+                          "baseline_accuracy": e["baseline_accuracy"],
+                          "minus_baseline_pp": 100 * (e["int8"]["accuracy"]
+                                                      - e["baseline_accuracy"]),
+                          "int8_size_bytes": e["int8"]["size_bytes"],
+                          "original_float32_size_bytes": f32,
+                          "raw_x": f32 / e["int8"]["size_bytes"],
+                          "params_after": (e.get("later_cuts") or [e.get("cut") or {}])[-1]
+                          .get("params_after")})
+        if not seeds:
+            continue
+        mean = {k: statistics.mean(s[k] for s in seeds)
+                for k in ("raw_x", "int8_accuracy", "baseline_accuracy", "minus_baseline_pp")}
+        out[name] = {"seeds": seeds, "mean": mean,
+                     "met": mean["raw_x"] >= SIZE_TARGET["raw_x"]
+                     and mean["minus_baseline_pp"] >= -SIZE_TARGET["max_loss_pp"]}
+    return out
+
+
 def write(results: dict, name: str, done: bool = False) -> str:
     results["summary"] = summary(results)
+    for inv in results.get("appended", []):
+        inv["summary"] = size_summary(inv)
     finished = [r["seed"] for r in results["foundation"] if "latency" in r]
     results["complete"] = done and finished == results["planned"]["seeds"] and (
         results["mobilenet"] is not None or not results["planned"]["mobilenet"])
@@ -332,6 +431,10 @@ def write(results: dict, name: str, done: bool = False) -> str:
     text = render(results)
     stem.with_suffix(".md").write_text(text)
     return text
+
+
+def _count(v) -> str:
+    return "-" if v is None else f"{v:,}"
 
 
 def _pct(v) -> str:
@@ -365,7 +468,13 @@ def render(results: dict) -> str:
                   f"{s['latency_speedup']:.2f}x |",
                   f"| + magnitude 0.75: float32 original / int8 raw size | >= 8x at <= 0.5 pp | "
                   f"{mag['size_ratio_vs_float32_original']:.2f}x at "
-                  f"{mag['minus_baseline_pp']:+.2f} pp (run's int8 file: dense storage) |",
+                  f"{mag['minus_baseline_pp']:+.2f} pp (run's int8 file: dense storage)"
+                  + "".join(f"; `{n}` (appended run {k + 1}, seeds "
+                            f"{[x['seed'] for x in v['seeds']]}, its own baseline): "
+                            f"{v['mean']['raw_x']:.2f}x at {v['mean']['minus_baseline_pp']:+.2f}"
+                            f" pp" for k, inv in enumerate(results.get("appended", []))
+                            for n, v in (inv.get("summary") or {}).items())
+                  + " |",
                   *([f"| same, int8 with sparse weight encoding (post-training, builtin "
                      f"kernels; see the JSON) | >= 8x at <= 0.5 pp | "
                      f"{mag['sparse_encoded_size_ratio']:.2f}x at "
@@ -407,7 +516,53 @@ def render(results: dict) -> str:
                   f"median p50 ms: " + ", ".join(f"{k} {v:.3f}" for k, v in
                                                  mb["latency"]["median_p50_ms"].items())
                   + f"; speedup {mb['latency']['speedup']:.2f}x."]
+    for k, inv in enumerate(results.get("appended", [])):
+        lines += render_appended(inv, k + 1)
     return "\n".join(lines) + "\n"
+
+
+def render_appended(inv: dict, number: int) -> list[str]:
+    b = inv["baseline"]
+    lines = ["", f"## Appended run {number} (--append): " + ", ".join(
+        f"`{n}`" for n in inv["recipes"]), "",
+        f"Data: {inv['data']}; baseline: {b.get('file', 'trained here')}"
+        + (f" (sha256 {b['sha256']})" if b.get("sha256") else "") + "; keras3 engine.", "",
+        describe(inv["conditions"]), ""]
+    finished = [r["seed"] for r in inv["foundation"] if r["runs"]]
+    if not inv.get("complete"):
+        lines += [f"**Partial:** seeds with runs {finished} of {inv['planned']['seeds']}.", ""]
+    lines += [f"Note: {n}" for n in inv.get("notes", [])] + [""] * bool(inv.get("notes"))
+    for name, stages in inv["recipes"].items():
+        lines.append(f"- `{name}`: " + " -> ".join(
+            s["kind"] + "(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "kind") + ")"
+            for s in stages) + f"; targets {', '.join(inv['targets'][name])}")
+    lines.append("")
+    for name, v in (inv.get("summary") or {}).items():
+        lines += [f"`{name}`: raw int8 file vs the original model's float32 .tflite (target >= "
+                  f"{SIZE_TARGET['raw_x']:.0f}x at <= {SIZE_TARGET['max_loss_pp']} pp loss)", "",
+                  "| seed | int8 acc | baseline acc | vs baseline | params | int8 bytes | "
+                  "float32 original bytes | raw x |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['seed']} | {_pct(x['int8_accuracy'])} | {_pct(x['baseline_accuracy'])} "
+                  f"| {x['minus_baseline_pp']:+.2f} pp | {_count(x['params_after'])} | "
+                  f"{x['int8_size_bytes']:,} | {x['original_float32_size_bytes']:,} | "
+                  f"{x['raw_x']:.2f}x |" for x in v["seeds"]]
+        m = v["mean"]
+        lines += [f"| mean | {_pct(m['int8_accuracy'])} | {_pct(m['baseline_accuracy'])} | "
+                  f"{m['minus_baseline_pp']:+.2f} pp | | | | {m['raw_x']:.2f}x |", "",
+                  f"Met: {'yes' if v['met'] else 'no'}.", ""]
+    lines += ["| seed | run | int8 acc | int8 MACs | int8 bytes | seconds | kept channels |",
+              "|---:|---|---:|---:|---:|---:|---|"]
+    for r in inv["foundation"]:
+        for name, e in r["runs"].items():
+            cuts = [c for c in [e.get("cut"), *(e.get("later_cuts") or [])] if c]
+            kept = "; then ".join(", ".join(f"{g['layer']} {g['kept']}/{g['channels']}"
+                                            for g in c["groups"]) for c in cuts)
+            lines.append(f"| {r['seed']} | {name} | {_pct(e['int8']['accuracy'])} | "
+                         f"{e['int8']['macs']:,} | {e['int8']['size_bytes']:,} | "
+                         f"{e['seconds']} | {kept or '-'} |")
+        if r.get("error"):
+            lines.append(f"| {r['seed']} | error | {r['error'][:200]} | | | | |")
+    return lines
 
 
 if __name__ == "__main__":
