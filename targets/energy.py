@@ -540,7 +540,13 @@ OVERHEAD_FLOOR_MS = {None: (0.02, 0.2), "xnnpack": (0.02, 0.2), "nnapi": (0.3, 2
                      "gpu": (0.5, 3.0), "edgetpu": (0.2, 1.0)}
 _FAMILIES = {"int8": ("int8",), "int16x8": ("float32", "float16"),
              "dynamic": ("int8", "float32", "float16"), "float16": ("float32", "float16"),
-             "float32": ("float32", "float16")}
+             "float32": ("float32", "float16"),
+             # int4 weights are unpacked to int8 arithmetic; mixed is int4/int8/float16 layers
+             "int4": ("int8",), "mixed": ("int8", "float32", "float16")}
+#: formats no anchor measures directly: the estimate says so and is of low confidence
+_UNANCHORED = {"int4": "no int4 anchor: int8 anchors used, without the cost of unpacking "
+                       "int4 weights (likely optimistic)",
+               "mixed": "no anchor for per-layer mixed precision: int8 and float anchors used"}
 _LOWER = {"high": "medium", "medium": "low", "low": "low"}
 
 
@@ -574,8 +580,10 @@ def estimate_latency(macs: int, profile: Any, fmt: str) -> dict:
     if not anchors:
         return {"value": None, "low": None, "high": None, "method": "estimated-anchors",
                 "source": f"{profile.id} has no latency anchors", "confidence": "low"}
-    if fmt == "int16x8":
+    if fmt == "int16x8" or fmt in _UNANCHORED:
         confidence = "low"
+    if fmt in _UNANCHORED:
+        notes.append(_UNANCHORED[fmt])
     throughputs = [a.macs_per_ms for a in anchors]
     geo = math.exp(sum(math.log(t) for t in throughputs) / len(throughputs))
     lo_macs, hi_macs = min(a.macs for a in anchors), max(a.macs for a in anchors)

@@ -162,6 +162,13 @@ def test_latency_families(rpi4):
     f32 = energy.estimate_latency(300_000_000, rpi4, "float32")
     i8 = energy.estimate_latency(300_000_000, rpi4, "int8")
     assert i8["value"] < dyn["value"] < f32["value"]
+    # int4 and mixed: no anchor of their own; estimated from int8 (and float) anchors, labelled
+    i4 = energy.estimate_latency(300_000_000, rpi4, "int4")
+    assert i4["value"] == i8["value"] and i4["confidence"] == "low"
+    assert "no int4 anchor" in i4["source"] and "optimistic" in i4["source"]
+    mixed = energy.estimate_latency(300_000_000, rpi4, "mixed")
+    assert i8["value"] < mixed["value"] < f32["value"] and mixed["confidence"] == "low"
+    assert "mixed precision" in mixed["source"]
 
 
 def test_latency_without_family_anchor_or_any_anchor(rpi4):
