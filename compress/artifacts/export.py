@@ -39,6 +39,15 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
         ConversionError: the converter failed (its first error line is included).
         DataError: calibration samples are missing or do not fit the model input.
     """
+    from compress.artifacts.keras3_export import int8_friendly
+
+    # Keras 3 layers whose usual graph has an op without an int8 kernel are traced in an
+    # equivalent form (LayerNormalization's NEG would stay float in an int8 file)
+    with int8_friendly(model):
+        return _convert(model, spec, representative)
+
+
+def _convert(model: Any, spec: TargetSpec, representative: np.ndarray | None) -> bytes:
     if spec.format in ("int4", "mixed"):  # the LiteRT quantizer, from the float32 file
         return _sub8bit(model, spec, representative)
     converter = _converter(model, static_batch=spec.static_batch)
