@@ -192,7 +192,8 @@ class Session:
                                    trained=trained, representative=representative,
                                    progress=progress, timings=timings, t_start=t_start,
                                    dataset_info={"spec": data_spec(data), "data_dir": data_dir},
-                                   keras3_bridge=bridge, engine=self.engine_name)
+                                   keras3_bridge=bridge, engine=self.engine_name,
+                                   original=model)
         ck.done()  # the output folder is complete: the checkpoints are no longer needed
         progress.info(f"done in {timings['total_s']:.1f}s: {Path(out_dir)}")
         # Keras 3 in, Keras 3 out (the reloaded model/model.keras); else the tf_keras model
@@ -435,7 +436,7 @@ class Session:
                                    trained=trained, representative=representative,
                                    progress=self.progress, timings=timings,
                                    t_start=live.started, dataset_info={"spec": data_spec(data)},
-                                   engine=self.engine_name)
+                                   engine=self.engine_name, original=live.baseline)
         return RunResult(report=report, out_dir=Path(out_dir), model=trained.float_model,
                          quant_model=trained.quant_model)
 

@@ -80,6 +80,24 @@ def _reference_tflite(model: Any, tmp: Path) -> dict:
     return info
 
 
+def convert_target(spec: Any, model: Any, *, representative: Any, dataset: Any, seed: int,
+                   progress: Any) -> tuple[bytes, dict | None]:
+    """``model`` as ``.tflite`` bytes for ``spec`` by the run's converter path (``int4``/
+    ``mixed``: the LiteRT quantizer, which also returns each layer's precision; else
+    ``export.convert``), and that precision record (None for the other formats).
+
+    Raises:
+        ConversionError: the conversion failed (the message names the target).
+    """
+    try:
+        if spec.format in mixed.SUB8BIT_FORMATS:
+            return mixed.export(spec, model, representative=representative, dataset=dataset,
+                                seed=seed, progress=progress)
+        return export.convert(model, spec, representative=representative), None
+    except ConversionError as exc:
+        raise ConversionError(f"target {spec.name}: {exc.message}", hint=exc.hint) from None
+
+
 def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any, folder: Path,
                     baseline: dict, benchmark: Any, progress: Any,
                     seed: int = 0) -> tuple[ArtifactReport, Any]:
@@ -95,15 +113,8 @@ def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any,
 
     progress.info(f"{spec.name}: converting")
     t0 = time.perf_counter()
-    precision = None
-    try:
-        if spec.format in mixed.SUB8BIT_FORMATS:
-            blob, precision = mixed.export(spec, model, representative=representative,
-                                           dataset=dataset, seed=seed, progress=progress)
-        else:
-            blob = export.convert(model, spec, representative=representative)
-    except ConversionError as exc:
-        raise ConversionError(f"target {spec.name}: {exc.message}", hint=exc.hint) from None
+    blob, precision = convert_target(spec, model, representative=representative,
+                                     dataset=dataset, seed=seed, progress=progress)
     path = folder / f"{spec.name}.tflite"
     path.write_bytes(blob)
     convert_s = time.perf_counter() - t0

@@ -1,6 +1,8 @@
-"""Channel pruning in report.md and report.html: per ``prune_channels`` stage, the kept channel
-counts, MACs and parameters per layer before and after, the device budget (an estimate, so
-labelled), the sensitivity scan (plotted) and the recovery curve.
+"""Channel pruning in report.md, report.html and the CLI summary: per ``prune_channels`` stage,
+the kept channel counts, MACs and parameters per layer before and after, the device budget (an
+estimate, so labelled), the sensitivity scan (plotted) and the recovery curve; per artifact,
+its host latency against the unpruned model in the same format (report ``channel_pruning``,
+a host x86 measurement, labelled so: never a device figure).
 """
 
 from __future__ import annotations
@@ -33,6 +35,50 @@ def _summary_line(stage: dict) -> str:
             + ", ".join(f"{g['layer']} {g['kept']}/{g['channels']}" for g in stage["groups"]))
 
 
+LATENCY_TITLE = ("Host latency against the unpruned model (host x86 measurement, not a device "
+                 "figure)")
+
+
+def host_latency(report: dict) -> list[dict]:
+    """The ``channel_pruning.host_latency`` entries (empty without a prune_channels stage)."""
+    return list((report.get("channel_pruning") or {}).get("host_latency") or [])
+
+
+def _latency_cells(e: dict) -> tuple[str, ...]:
+    return (e["target"], e["format"], f"{e['p50_ms']:.4f}", f"{e['unpruned_p50_ms']:.4f}",
+            "n/a" if e.get("speedup") is None else f"{e['speedup']:.2f}x",
+            f"{e['macs']:,}", f"{e['unpruned_macs']:,}", f"{e['size_bytes']:,}",
+            f"{e['unpruned_size_bytes']:,}")
+
+
+LATENCY_HEAD = ("artifact", "format", "p50 ms", "unpruned p50 ms", "speedup", "MACs",
+                "unpruned MACs", "bytes", "unpruned bytes")
+
+
+def _latency_caption(report: dict) -> str:
+    entries = host_latency(report)
+    e = entries[0]
+    return (f"Measured on {e['device']} with the runner's code, {e['threads']} thread, the "
+            f"two files alternating over {e['rounds']} rounds ({e['warmup']} warm-up, "
+            f"{e['runs_per_round']} timed invokes per round), median of the per-round p50. "
+            "The unpruned file is the model the run started from, converted to the same "
+            "format by the same converter path (integer formats post-training quantized with "
+            f"the run's calibration samples): {e['unpruned_path'].split('/')[0]}/. "
+            "Host x86 latency is not a device figure and does not scale to devices.")
+
+
+def latency_summary_lines(report: dict) -> list[str]:
+    """The CLI summary's lines for the host latency against the unpruned model."""
+    entries = host_latency(report)
+    if not entries:
+        return []
+    return ["Channel pruning, host p50 vs the unpruned model (host x86, 1 thread, alternating; "
+            "not a device figure):"] + [
+        f"  {e['target']}: {e['p50_ms']:.3f} ms vs {e['unpruned_p50_ms']:.3f} ms unpruned "
+        f"({'n/a' if e.get('speedup') is None else format(e['speedup'], '.2f') + 'x'}); MACs "
+        f"{e['macs']:,} vs {e['unpruned_macs']:,}" for e in entries]
+
+
 def channels_markdown(report: dict) -> list[str]:
     """report.md lines (none without a prune_channels stage)."""
     lines: list[str] = []
@@ -60,6 +106,12 @@ def channels_markdown(report: dict) -> list[str]:
         if skipped:
             lines += ["Not cut: " + "; ".join(f"{s['layer']} ({s['reason']})" for s in skipped),
                       ""]
+    if host_latency(report):
+        lines += [f"## {LATENCY_TITLE}", "", _latency_caption(report), "",
+                  "| " + " | ".join(LATENCY_HEAD) + " |",
+                  "|---|---|" + "---:|" * (len(LATENCY_HEAD) - 2)]
+        lines += ["| " + " | ".join(_latency_cells(e)) + " |" for e in host_latency(report)]
+        lines.append("")
     return lines
 
 
@@ -82,6 +134,15 @@ def channels_html(report: dict) -> str:
             + (f'<div class="grid">{figures}</div>' if figures else "")
             + "<table><tr><th class=l>layer</th><th class=l>class</th><th>MACs before</th>"
               f"<th>MACs after</th><th>params before</th><th>params after</th></tr>{rows}</table>")
+    if host_latency(report):
+        head = "".join(f"<th{' class=l' if i < 2 else ''}>{escape(h)}</th>"
+                       for i, h in enumerate(LATENCY_HEAD))
+        body = "".join("<tr>" + "".join(f"<td{' class=l' if i < 2 else ''}>{escape(c)}</td>"
+                                        for i, c in enumerate(_latency_cells(e))) + "</tr>"
+                       for e in host_latency(report))
+        parts.append(f"<h2>{escape(LATENCY_TITLE)}</h2><p class=meta>"
+                     f"{escape(_latency_caption(report))}</p>"
+                     f"<table><tr>{head}</tr>{body}</table>")
     return "".join(parts)
 
 
@@ -151,4 +212,4 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-__all__ = ["channels_markdown", "channels_html"]
+__all__ = ["channels_markdown", "channels_html", "host_latency", "latency_summary_lines"]

@@ -91,7 +91,8 @@ def device_figures(report: dict, run_dir: str | Path, *, targets: list[str] | No
 
 def compute_figures(report: dict, run_dir: str | Path, *, targets: list[str] | None = None,
                     measure: bool = True, graphs: dict[str, Any] | None = None,
-                    profiles: list | None = None) -> DeviceFigures:
+                    profiles: list | None = None,
+                    unpruned_graphs: dict[str, Any] | None = None) -> DeviceFigures:
     """MACs, energy per inference and per-device figures for a report's artifacts.
 
     Adds to each artifact ``macs``, ``params``, ``nonzero_params``, ``energy_mj`` (the best
@@ -111,6 +112,10 @@ def compute_figures(report: dict, run_dir: str | Path, *, targets: list[str] | N
             each ``.tflite`` once; the others are read from ``run_dir``.
         profiles: the device profiles to estimate for (a run passes its recipe's devices);
             default: from ``targets``, else as described above.
+        unpruned_graphs: after channel pruning, the unpruned files' graphs already read
+            (``{target: TFLiteGraph}``); the baseline's MACs and energy come from them (the
+            artifacts have fewer MACs than the original model), else from the files the
+            report's ``channel_pruning`` names.
 
     Raises:
         OutputError: an artifact file is missing. BenchmarkError: a measurement file is bad.
@@ -141,7 +146,7 @@ def compute_figures(report: dict, run_dir: str | Path, *, targets: list[str] | N
         art.update(energy_mj=figures[0], energy_mj_all=figures,
                    energy_ops={k: ops.details[k] for k in
                                ("compute_mj", "weights_mj", "activations_mj", "by_op")})
-    _baseline(out, graphs)
+    _baseline(out, graphs, _unpruned(out, run, unpruned_graphs))
     base = out.get("baseline") or {}
     return DeviceFigures(
         artifacts={a["target"]: {k: a[k] for k in ARTIFACT_FIGURES}
@@ -207,8 +212,26 @@ def _host_rapl(path: Path) -> Any:
     return energy.measure_rapl(interp.invoke, window_s=HOST_WINDOW_S, windows=HOST_WINDOWS)
 
 
-def _baseline(out: dict, graphs: dict) -> None:
-    """Baseline energy: kept if measured, else the op model on a float view of an artifact."""
+def _unpruned(out: dict, run: Path, known: dict | None) -> dict[str, tuple[str, Any]] | None:
+    """After channel pruning: ``{target: (unpruned file path, graph)}``; else None."""
+    from targets.tflite_graph import read_model
+
+    entries = (out.get("channel_pruning") or {}).get("host_latency") or []
+    if not entries:
+        return None
+    found = {}
+    for e in entries:
+        graph = (known or {}).get(e["target"])
+        if graph is None and (run / e["unpruned_path"]).is_file():
+            graph = read_model(run / e["unpruned_path"])
+        if graph is not None:
+            found[e["target"]] = (e["unpruned_path"], graph)
+    return found
+
+
+def _baseline(out: dict, graphs: dict, unpruned: dict | None = None) -> None:
+    """Baseline energy: kept if measured, else the op model on a float view of an artifact
+    (after channel pruning: of the unpruned file in that format, not the smaller artifact)."""
     from targets import energy
 
     base = out.get("baseline") or {}
@@ -220,12 +243,23 @@ def _baseline(out: dict, graphs: dict) -> None:
         return
     arts = {a["target"]: a for a in out["artifacts"]}
     order = {"float32": 0, "float16": 1, "dynamic": 2}
-    name = min(graphs, key=lambda t: order.get(arts[t]["format"], 3))
+    if unpruned is not None:  # channel pruning changed the layers: the original's files
+        if not unpruned:
+            base.pop("energy_mj", None)
+            base.pop("macs", None)
+            return
+        name = min(unpruned, key=lambda t: order.get(arts[t]["format"], 3))
+        path, graph = unpruned[name]
+        why = "the original model converted to the same format for the channel-pruning " \
+              "comparison"
+    else:
+        name = min(graphs, key=lambda t: order.get(arts[t]["format"], 3))
+        path, graph = arts[name]["path"], graphs[name]
+        why = "same layers; compression changes values and dtypes, not the MACs"
     fmt = arts[name]["format"]
-    fig = energy.estimate_from_ops(graphs[name], as_dtype=None if fmt == "float32" else "float32")
-    source = (f"baseline Keras model (float32) estimated from {arts[name]['path']}'s graph "
-              f"(same layers; compression changes values and dtypes, not the MACs): "
-              + fig.source)
+    fig = energy.estimate_from_ops(graph, as_dtype=None if fmt == "float32" else "float32")
+    source = f"baseline Keras model (float32) estimated from {path}'s graph ({why}): " \
+        + fig.source
     base["macs"] = fig.details["macs"]
     base["energy_mj"] = dataclasses.replace(fig, source=source).to_dict()
 

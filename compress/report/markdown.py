@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from compress.report.channels import channels_markdown
+from compress.report.channels import channels_markdown, latency_summary_lines
 from compress.report.precision import precision_markdown
 from compress.report.clusters import clusters_markdown
 
@@ -179,6 +179,9 @@ def render_summary(report: dict, out_dir: Any) -> str:
     lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
               for r in (head, *rows)]
+    channel_lines = latency_summary_lines(report)
+    if channel_lines:
+        lines += ["", *channel_lines]
     lines += ["", f"Report: {Path(str(out_dir)) / 'report.html'} (also report.md, report.json; "
                   "--verbose prints report.md)"]
     return "\n".join(lines) + "\n"

@@ -86,6 +86,9 @@ class Report:
     figures: Any = None
     #: the engine the stages ran on (``compress.engines``)
     engine: str | None = None
+    #: after a prune_channels stage: each artifact vs the unpruned model in the same format,
+    #: host latency (``compress.artifacts.unpruned``); None otherwise
+    channel_pruning: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
         """``report.json``'s content (with the device figures when there are some)."""
@@ -103,6 +106,8 @@ class Report:
             "notes": list(self.notes),
             **extra,
         }
+        if self.channel_pruning is not None:
+            out["channel_pruning"] = self.channel_pruning
         return out if self.figures is None else self.figures.apply(out)
 
     def to_json(self) -> str:

@@ -17,10 +17,14 @@ from compress.report.records import Report
 def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, trained: Any,
                   representative: Any, progress: Any, timings: dict[str, float],
                   t_start: float, dataset_info: dict | None = None,
-                  keras3_bridge: dict | None = None, engine: str | None = None) -> dict:
+                  keras3_bridge: dict | None = None, engine: str | None = None,
+                  original: Any = None) -> dict:
     """Save the model, export and measure each target, write report.json/.md/.html.
 
     With ``keras3_bridge`` (a Keras 3 model came in) the float model is saved back as Keras 3.
+    After a ``prune_channels`` stage, ``original`` (the model the run started from) is
+    converted for every target and each artifact's host latency is compared with it
+    (``compress.artifacts.unpruned``; report ``channel_pruning``).
 
     Returns:
         ``report.json``'s content.
@@ -49,6 +53,16 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
             progress=progress, seed=recipe.seed)
         artifacts.append(record)
     artifacts = _cluster_counts(artifacts, graphs, trained)
+    channel_pruning, unpruned_graphs = None, None
+    if original is not None and any(s.kind == "prune_channels" for s in trained.stages):
+        from compress.artifacts.unpruned import compare_unpruned
+
+        t0 = time.perf_counter()
+        channel_pruning, unpruned_graphs = compare_unpruned(
+            original, list(recipe.targets), artifacts=artifacts, run_dir=tmp,
+            representative=representative, dataset=dataset, benchmark=recipe.benchmark,
+            progress=progress, seed=recipe.seed)
+        timings["unpruned_comparison_s"] = time.perf_counter() - t0
     timings.update(conversion_s=sum(a.convert_seconds for a in artifacts),
                    evaluation_s=sum(a.eval_seconds for a in artifacts),
                    benchmark_s=sum(a.bench_seconds for a in artifacts))
@@ -58,11 +72,13 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
     measured = Report(
         recipe=recipe.name, baseline=baseline, artifacts=artifacts, stages=trained.stages,
         environment=environment(), dataset={**dataset.summary(), **(dataset_info or {})},
-        timings=timings, notes=notes, keras3=keras3_bridge, engine=engine)
+        timings=timings, notes=notes, keras3=keras3_bridge, engine=engine,
+        channel_pruning=channel_pruning)
     devices = list(dict.fromkeys(t.device for t in recipe.targets if t.device))
     # MACs, energy tiers, per-device figures: the record is complete before anything is written
     report = dataclasses.replace(measured, figures=compute_figures(
-        measured.to_dict(), tmp, graphs=graphs, profiles=profiles_for(devices)))
+        measured.to_dict(), tmp, graphs=graphs, profiles=profiles_for(devices),
+        unpruned_graphs=unpruned_graphs))
     from compress.recipe import dump_recipe
 
     data_out = report.to_dict()
