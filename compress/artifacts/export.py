@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,13 @@ def convert(model: Any, spec: TargetSpec, *, representative: np.ndarray | None =
 def _convert(model: Any, spec: TargetSpec, representative: np.ndarray | None) -> bytes:
     if spec.format in ("int4", "mixed"):  # the LiteRT quantizer, from the float32 file
         return _sub8bit(model, spec, representative)
-    converter = _converter(model, static_batch=spec.static_batch)
+    with tempfile.TemporaryDirectory(prefix="edgecompress-export-") as workdir:
+        converter = _converter(model, static_batch=spec.static_batch, workdir=workdir)
+        return _run_converter(converter, model, spec, representative)
+
+
+def _run_converter(converter: Any, model: Any, spec: TargetSpec,
+                   representative: np.ndarray | None) -> bytes:
     fmt = spec.format
     if fmt != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -110,8 +117,12 @@ def _sub8bit(model: Any, spec: TargetSpec, representative: np.ndarray | None) ->
                                layer_names=quantizer.kernel_layer_names(model))
 
 
-def _converter(model: Any, *, static_batch: bool) -> Any:
-    """A TFLite converter; with ``static_batch`` every input has batch 1 (no -1 dims)."""
+def _converter(model: Any, *, static_batch: bool, workdir: str) -> Any:
+    """A TFLite converter; with ``static_batch`` every input has batch 1 (no -1 dims).
+
+    ``workdir``: an empty folder that lives until the conversion ends (a Keras 3 model with
+    static shapes is converted from a SavedModel written there).
+    """
     if not static_batch:
         return tf.lite.TFLiteConverter.from_keras_model(model)
     if not getattr(model, "inputs", None):
@@ -126,6 +137,25 @@ def _converter(model: Any, *, static_batch: bool) -> Any:
             f"static shapes are required for this target, but the model input has unknown "
             f"dimensions. Received: {[tuple(t.shape) for t in model.inputs]}",
             hint="give the model a fixed input size (keras.Input(shape=(H, W, C)))")
+    if _tf.is_keras3_model(model):
+        return _keras3_static_converter(model, specs, workdir)
     fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
     concrete = fn.get_concrete_function(*specs)
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def _keras3_static_converter(model: Any, specs: list, workdir: str) -> Any:
+    """A Keras 3 model with batch-1 inputs, through a SavedModel (as ``from_keras_model``
+    converts Keras 3 models): a concrete function over it keeps its weights as resource
+    variables (``READ_VARIABLE`` in the file: NaN outputs, and int8 calibration fails)."""
+    import functools
+
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", functools.partial(model.__call__, training=False),
+                         [specs] if len(specs) > 1 else specs)
+    with _tf.quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
+        archive.write_out(workdir)
+    return tf.lite.TFLiteConverter.from_saved_model(workdir)

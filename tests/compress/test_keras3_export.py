@@ -65,3 +65,26 @@ def test_the_export_form_of_layer_normalization_computes_the_same_function(tmp_p
     path.write_bytes(export.convert(model, TargetSpec("float32")))
     result = runner.evaluate(str(path), x, np.argmax(expected, axis=-1))
     np.testing.assert_allclose(result["scores"], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_static_batch_conversion_of_a_keras3_model_keeps_its_weights(tmp_path):
+    """Targets with static shapes (Coral, mobile GPU) convert with batch 1: the Keras 3
+    model's weights are frozen into the file (a concrete function kept them as resource
+    reads: NaN outputs in float32, a failed calibration in int8)."""
+    from compress.artifacts import export
+    from compress.recipe import TargetSpec
+    from targets import runner
+    from targets.tflite_graph import read_model
+
+    model = _layer_norm_model()
+    x = np.random.default_rng(0).random((8, 12, 12, 3), dtype=np.float32)
+    expected = np.asarray(model(x, training=False))
+    path = tmp_path / "float32.tflite"
+    path.write_bytes(export.convert(model, TargetSpec("float32", static_batch=True)))
+    graph = read_model(path.read_bytes())
+    assert graph.input_details()[0]["shape"] == [1, 12, 12, 3]
+    assert "READ_VARIABLE" not in graph.op_counts()
+    result = runner.evaluate(str(path), x, np.argmax(expected, axis=-1))
+    np.testing.assert_allclose(result["scores"], expected, rtol=1e-4, atol=1e-4)
+    blob = export.convert(model, TargetSpec("int8", static_batch=True), representative=x)
+    assert set(read_model(blob).dtype_counts()) <= {"int8", "int32"}
