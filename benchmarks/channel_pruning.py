@@ -29,8 +29,9 @@ Usage:
 
 Writes ``benchmarks/results/channel_pruning.{json,md}`` after every run (a partial run says
 what it covers). ``--append`` keeps that file's runs and summary and adds this invocation's
-runs as its own section (``appended``: its conditions, baseline file and sha256, recipes);
-MobileNetV2 is not run then. Host x86 latency is not a device figure.
+runs as its own section (``appended``: its conditions, baseline file and sha256, recipes;
+more seeds of the same recipes on the same baseline file join that section, so its table and
+mean cover them all); MobileNetV2 is not run then. Host x86 latency is not a device figure.
 """
 
 from __future__ import annotations
@@ -152,16 +153,27 @@ def append(baseline: Path, baseline_info: dict, data, out: Path, cond: dict, arg
     if not path.exists():
         raise SystemExit(f"--append needs an existing results file. Received: {path} absent")
     results = json.loads(path.read_text())
-    inv = {"conditions": cond, "data": data.source, "baseline": baseline_info,
-           "recipes": {n: RECIPES[n] for n in args.recipes},
-           "targets": {n: TARGETS[n] for n in args.recipes}, "notes": list(args.note),
-           "planned": {"seeds": args.seeds}, "foundation": []}
-    results.setdefault("appended", []).append(inv)
+    recipes = {n: RECIPES[n] for n in args.recipes}
+    same = [inv for inv in results.get("appended", []) if inv["recipes"] == recipes
+            and inv["data"] == data.source
+            and inv["baseline"].get("sha256") == baseline_info.get("sha256")]
+    if same:  # more seeds of the same recipes on the same baseline: one table, one mean
+        inv = same[-1]
+        inv["invocations"].append(cond)
+        inv["notes"].extend(args.note)
+        inv["planned"]["seeds"] += [s for s in args.seeds if s not in inv["planned"]["seeds"]]
+    else:
+        inv = {"conditions": cond, "invocations": [cond], "data": data.source,
+               "baseline": baseline_info, "recipes": recipes,
+               "targets": {n: TARGETS[n] for n in args.recipes}, "notes": list(args.note),
+               "planned": {"seeds": list(args.seeds)}, "foundation": []}
+        results.setdefault("appended", []).append(inv)
     for seed in args.seeds:
         foundation_seed(baseline, data, out, seed, args, inv,
                         save=lambda: write(results, args.results_name))
         write(results, args.results_name)
-    inv["complete"] = [r["seed"] for r in inv["foundation"] if "error" not in r] == args.seeds
+    inv["complete"] = sorted(r["seed"] for r in inv["foundation"] if "error" not in r) == \
+        sorted(inv["planned"]["seeds"])
     print(write(results, args.results_name, done=results.get("complete", False)))
     return 0
 
@@ -528,6 +540,8 @@ def render_appended(inv: dict, number: int) -> list[str]:
         f"Data: {inv['data']}; baseline: {b.get('file', 'trained here')}"
         + (f" (sha256 {b['sha256']})" if b.get("sha256") else "") + "; keras3 engine.", "",
         describe(inv["conditions"]), ""]
+    lines += [f"More seeds added by a later invocation: {describe(c)}" for c in
+              inv.get("invocations", [])[1:]] + [""] * (len(inv.get("invocations", [])) > 1)
     finished = [r["seed"] for r in inv["foundation"] if r["runs"]]
     if not inv.get("complete"):
         lines += [f"**Partial:** seeds with runs {finished} of {inv['planned']['seeds']}.", ""]
