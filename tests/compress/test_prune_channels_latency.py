@@ -127,3 +127,27 @@ def test_no_channel_pruning_no_comparison(tiny_run):
     assert "channel_pruning" not in report
     assert not (tiny_run.out_dir / "unpruned").exists()
     assert "unpruned" not in render_summary(report, tiny_run.out_dir)
+
+
+def test_callback_api_compares_with_the_model_given_to_prepare(trained, data, tmp_path):
+    """Session.prepare -> the user's fit -> finalize: the unpruned reference is the model
+    given to prepare (its MACs), not the cut model that was fitted."""
+    from compress import Session
+    from targets.tflite_graph import read_model
+
+    session = Session({"name": "cb-pc", "engine": "keras3", "targets": ["int8"],
+                       "benchmark": {"warmup": 1, "runs": 3},
+                       "stages": [{"kind": "prune_channels", "ratio": 0.5, "round_to": 4,
+                                   "epochs": 0}]}, data=data)
+    original = keras.models.clone_model(trained)
+    original.set_weights(trained.get_weights())
+    small = session.prepare(original)
+    small.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    small.fit(data.x_train, data.y_train, epochs=1, batch_size=64, verbose=0,
+              callbacks=[session.callback()])
+    result = session.finalize(small, out_dir=tmp_path / "run")
+    (entry,) = result.report["channel_pruning"]["host_latency"]
+    assert entry["measured"] == "host" and entry["p50_ms"] > 0 and entry["unpruned_p50_ms"] > 0
+    stage = result.report["stages"][0]
+    unpruned = read_model(result.out_dir / entry["unpruned_path"]).macs()["total"]
+    assert unpruned == entry["unpruned_macs"] == stage["macs_before"] > entry["macs"]
