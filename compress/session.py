@@ -275,7 +275,14 @@ class Session:
     def _context(self, index: int, steps: int) -> StageContext:
         return StageContext(steps_per_epoch=steps, seed=self.recipe.seed,
                             previous_kinds=tuple(s.kind for s in self.recipe.stages[:index]),
-                            engine=self.engine, teacher=self._teacher)
+                            engine=self.engine, teacher=self._teacher,
+                            edgetpu_targets=self._edgetpu_targets())
+
+    def _edgetpu_targets(self) -> tuple[str, ...]:
+        from targets.spec import get_profile
+
+        return tuple(t.device for t in self.recipe.targets
+                     if t.device and get_profile(t.device).delegate == "edgetpu")
 
     def _run_stages(self, trained: TrainedModels, x: np.ndarray, y: np.ndarray, *,
                     start: int, validation: Any = None, checkpoints: Any = None
@@ -372,7 +379,7 @@ class Session:
             return model
         cfg = self.recipe.stages[0]
         ctx = StageContext(steps_per_epoch=1, seed=self.recipe.seed, engine=engine,
-                           teacher=self._teacher)
+                           teacher=self._teacher, edgetpu_targets=self._edgetpu_targets())
         stage = make_stage(cfg)
         prepared = stage.prepare(engine.flatten(model), ctx)
         self._live = _Live(stage=stage, ctx=ctx, baseline=baseline, started=time.perf_counter())

@@ -30,6 +30,7 @@ import numpy as np
 from compress.engines import common, keras3_cluster
 from compress.errors import ModelLoadError
 from compress.stages.base import KERNEL_ATTRS
+from compress.stages.qat import UNSELECTED
 
 _PLAN = "_edgecompress_pruning"
 _ZEROS = "_edgecompress_qat_zeros"
@@ -126,14 +127,22 @@ class Keras3Engine(common.Distillation):
         quantized = self.copy(model)
         left_float: list[str] = []
         zeros = _Pruning({"kind": "constant", "final": 0.0, "frequency": 1}, None)
+        paths = _layer_paths(quantized)
         for layer in self.layers(quantized):
+            path = paths.get(id(layer), layer.name)
             if not _kernels(layer):
+                held = [v.path.split("/")[-1] for v in layer.trainable_weights
+                        if len(v.shape) >= 2]
+                if held:  # e.g. a custom layer's matrix under another name: listed, not lost
+                    left_float.append(
+                        f"{path} ({type(layer).__name__} keeps its weights in "
+                        f"{', '.join(held)}, not in {' / '.join(KERNEL_ATTRS)})")
                 continue
             if preserve_sparsity:  # every kernel's zeros stay zero, quantized or not
                 zeros.add(layer, mask=lambda w: w != 0)
             reason = _qat_refusal(layer, select)
             if reason:
-                left_float.append(f"{layer.name} ({reason})")
+                left_float.append(f"{path} ({reason})")
                 continue
             layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer), weight_bits)
         # a clustered model keeps its shared values through QAT (cluster-preserving QAT)
@@ -174,11 +183,26 @@ class Keras3Engine(common.Distillation):
         return student
 
 
+def _layer_paths(model: Any) -> dict[int, str]:
+    """Each layer's path in ``model`` (``outer/inner/conv`` for a nested model's layer), by
+    ``id``."""
+    paths: dict[int, str] = {}
+
+    def walk(parent: Any, prefix: str) -> None:
+        for layer in parent._flatten_layers(include_self=False, recursive=False):
+            if id(layer) not in paths:
+                paths[id(layer)] = prefix + layer.name
+                walk(layer, paths[id(layer)] + "/")
+
+    walk(model, "")
+    return paths
+
+
 def _qat_refusal(layer: Any, select: Callable[[str, str], bool]) -> str | None:
     """Why a layer with a kernel is not fake-quantized, or None."""
     cls = type(layer)
     if not select(layer.name, cls.__name__):
-        return "not selected by layers:"
+        return UNSELECTED
     if not _quant_attrs(layer):
         return f"{cls.__name__} keeps its weights elsewhere than in {' / '.join(KERNEL_ATTRS)}"
     return None

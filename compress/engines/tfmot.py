@@ -21,6 +21,7 @@ from typing import Any, Callable
 from compress import _keras
 from compress.engines import common
 from compress.errors import UnsupportedLayerError
+from compress.stages.qat import UNSELECTED
 
 keras, tf, tfmot = _keras.keras, _keras.tf, _keras.tfmot
 sparsity_api = tfmot.sparsity.keras
@@ -160,7 +161,7 @@ class TfmotEngine(common.Distillation):
             if cls == "InputLayer":
                 return layer
             if not select(layer.name, cls):
-                left_float.append(layer.name)
+                left_float.append(f"{layer.name} ({UNSELECTED})")
                 return layer
             if not registry.supports(layer) and cls in OUTPUT_ONLY_TYPES and not layer.weights:
                 output_only.append(layer.name)

@@ -34,6 +34,8 @@ class StageContext:
         engine: the framework engine (``compress.engines``): every framework call goes there.
         teacher: returns the frozen original model (made on first call), for stages that
             learn from it (distillation).
+        data: the training data of our own loop, or None.
+        edgetpu_targets: the recipe's Edge TPU target devices (``coral-usb``...).
     """
 
     steps_per_epoch: int
@@ -45,6 +47,8 @@ class StageContext:
     #: the training data ``(x, y)`` of our own loop (stages that measure accuracy on it:
     #: prune_channels' sensitivity scan); None inside the user's own fit
     data: tuple[Any, Any] | None = None
+    #: the recipe's Edge TPU targets (device ids): layers left float stop the run there
+    edgetpu_targets: tuple[str, ...] = ()
 
 
 class Stage(Protocol):

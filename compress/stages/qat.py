@@ -18,8 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from compress.errors import RecipeError
+from compress.errors import RecipeError, UnsupportedLayerError
 from compress.stages.base import FIELDS, LayerSelection, StageContext, build, training_fields
+
+
+#: the reason the engines give for a layer the recipe's ``layers:`` left out of QAT
+UNSELECTED = "not selected by layers:"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,16 @@ class Qat:
         quantized, self.output_only, self.left_float = ctx.engine.quantize(
             model, select=self.config.layers.matches, preserve_sparsity=self.preserve_sparsity,
             **bits)
+        cannot = [entry for entry in self.left_float if not entry.endswith(f"({UNSELECTED})")]
+        if cannot and ctx.edgetpu_targets:
+            raise UnsupportedLayerError(
+                f"{ctx.edgetpu_targets[0]}: the Edge TPU runs int8 only, and the "
+                f"{ctx.engine.name} engine cannot quantize {len(cannot)} layer(s), which would "
+                f"stay float in training. Received: {'; '.join(cannot)}",
+                hint="keep the layer's weight in a `kernel` (or depthwise_kernel / "
+                     "pointwise_kernel) attribute, which QAT fake-quantizes, or drop the "
+                     "Edge TPU target (CPU targets run the model with the layer converted "
+                     "after training)")
         return quantized
 
     def finalize(self, model: Any, ctx: StageContext) -> tuple[Any, dict]:
