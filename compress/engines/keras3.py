@@ -27,13 +27,14 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from compress.engines import common, keras3_cluster
+from compress.engines import common, keras3_act, keras3_cluster
 from compress.errors import ModelLoadError
 from compress.stages.base import KERNEL_ATTRS
 from compress.stages.qat import UNSELECTED
 
 _PLAN = "_edgecompress_pruning"
 _ZEROS = "_edgecompress_qat_zeros"
+_ACT = "_edgecompress_qat_activations"
 
 
 class Keras3Engine(common.Distillation):
@@ -112,7 +113,7 @@ class Keras3Engine(common.Distillation):
 
     # -- quantization-aware training ---------------------------------------------------------
     def quantize(self, model: Any, *, select: Callable[[str, str], bool],
-                 preserve_sparsity: bool, weight_bits: int = 8
+                 preserve_sparsity: bool, weight_bits: int = 8, activations: str = "calibrated"
                  ) -> tuple[Any, list[str], list[str]]:
         """A copy of ``model`` whose selected kernels are fake-quantized per output channel
         (symmetric ``weight_bits``: 8, or 4 for the int4 format, straight-through gradient)
@@ -120,12 +121,15 @@ class Keras3Engine(common.Distillation):
 
         The layers are not wrapped: each selected layer's class is swapped for a subclass whose
         ``kernel`` property returns the fake-quantized kernel; ``finalize_quantized`` swaps it
-        back and stores the quantized values. Activations are calibrated when the int8 file is
-        converted (representative samples). Returns the model, the output-only layers (none
+        back and stores the quantized values. ``activations``: ``calibrated`` (the int8
+        converter calibrates them from the representative samples) or ``ema`` (layer outputs
+        fake-quantized with ranges learned in training and carried into the converter:
+        ``compress.engines.keras3_act``). Returns the model, the output-only layers (none
         here) and the layers left float with the reason.
         """
         quantized = self.copy(model)
         left_float: list[str] = []
+        swaps: dict[int, tuple[Any, tuple[str, ...]]] = {}  # layer -> (layer, kernels)
         zeros = _Pruning({"kind": "constant", "final": 0.0, "frequency": 1}, None)
         paths = _layer_paths(quantized)
         for layer in self.layers(quantized):
@@ -144,11 +148,29 @@ class Keras3Engine(common.Distillation):
             if reason:
                 left_float.append(f"{path} ({reason})")
                 continue
-            layer.__class__ = _fake_quant_class(type(layer), _quant_attrs(layer), weight_bits)
+            swaps[id(layer)] = (layer, _quant_attrs(layer))
+        ranged: set[int] = set()
+        if activations == "ema":
+            chosen, calibrated = keras3_act.choose(quantized, self.layers(quantized), paths)
+            for layer in chosen:
+                keras3_act.add_ranges(layer)
+                swaps.setdefault(id(layer), (layer, ()))
+                ranged.add(id(layer))
+            object.__setattr__(quantized, _ACT, {"activations": "ema",
+                                                 "learned_ranges": len(chosen),
+                                                 "calibrated": calibrated})
+        for key, (layer, attrs) in swaps.items():
+            layer.__class__ = _fake_quant_class(type(layer), attrs, weight_bits,
+                                                key in ranged)
         # a clustered model keeps its shared values through QAT (cluster-preserving QAT)
         keras3_cluster.keep_clusters(model, quantized, self.layers(quantized))
         object.__setattr__(quantized, _ZEROS, zeros)
         return quantized, [], left_float
+
+    def activation_ranges(self, model: Any) -> dict:
+        """How the QAT model's activations are quantized: ``{"activations": "calibrated"}``,
+        or with ``ema`` the number of learned ranges and the layers left to calibration."""
+        return dict(getattr(model, _ACT, {"activations": "calibrated"}))
 
     def finalize_quantized(self, model: Any) -> Any:
         """Swap the fake-quant classes back; kernels keep their int8-grid values."""
@@ -159,7 +181,9 @@ class Keras3Engine(common.Distillation):
                 continue
             attrs = type(layer)._edgecompress_attrs
             grids = {attr: np.asarray(getattr(layer, attr)) for attr in attrs}  # fake-quantized
-            layer.__class__ = original
+            # a learned activation range stays in the graph: the converter takes it from there
+            layer.__class__ = _fake_quant_class(original, (), 8, True) \
+                if type(layer)._edgecompress_act else original
             for attr, grid in grids.items():
                 _weight_variable(layer, attr).assign(grid)
         zeros = getattr(model, _ZEROS, None)
@@ -254,21 +278,29 @@ def _fake_quant(w: Any, axes: tuple[int, ...], bits: int = 8) -> Any:
 _FAKE_QUANT_CLASSES: dict[tuple, type] = {}
 
 
-def _fake_quant_class(cls: type, attrs: tuple[str, ...], bits: int = 8) -> type:
+def _fake_quant_class(cls: type, attrs: tuple[str, ...], bits: int = 8,
+                      act: bool = False) -> type:
     """``cls`` with a property per kernel attribute in ``attrs`` that returns the
     fake-quantized kernel (a property on the class wins over a plain instance attribute of
-    the same name)."""
-    if (cls, attrs, bits) not in _FAKE_QUANT_CLASSES:
+    the same name) and, with ``act``, a ``call`` whose output is fake-quantized with the
+    layer's learned range (``keras3_act``)."""
+    key = (cls, attrs, bits, act)
+    if key not in _FAKE_QUANT_CLASSES:
         def quantized(attr: str) -> property:
             def get(self):
                 w = _weight_variable(self, attr, cls)
                 return _fake_quant(w, _channel_axes(self, attr, len(w.shape)), bits)
             return property(get)
 
-        _FAKE_QUANT_CLASSES[(cls, attrs, bits)] = type(cls.__name__, (cls,), {
-            **{attr: quantized(attr) for attr in attrs}, "_edgecompress_original": cls,
-            "_edgecompress_attrs": attrs, "__module__": cls.__module__})
-    return _FAKE_QUANT_CLASSES[(cls, attrs, bits)]
+        namespace = {attr: quantized(attr) for attr in attrs}
+        if act:
+            def call(self, *args, **kwargs):
+                return keras3_act.observe(self, cls.call(self, *args, **kwargs))
+            namespace["call"] = call
+        _FAKE_QUANT_CLASSES[key] = type(cls.__name__, (cls,), {
+            **namespace, "_edgecompress_original": cls, "_edgecompress_attrs": attrs,
+            "_edgecompress_act": act, "__module__": cls.__module__})
+    return _FAKE_QUANT_CLASSES[key]
 
 
 def _kernels(layer: Any) -> list:

@@ -141,11 +141,18 @@ class TfmotEngine(common.Distillation):
 
     # -- quantization-aware training ---------------------------------------------------------
     def quantize(self, model: Any, *, select: Callable[[str, str], bool],
-                 preserve_sparsity: bool, weight_bits: int = 8
+                 preserve_sparsity: bool, weight_bits: int = 8, activations: str = "ema"
                  ) -> tuple[Any, list[str], list[str]]:
         """QAT-wrap the layers ``select(name, class)`` accepts (default 8-bit scheme, or the
-        prune-preserving one). Returns the model, the output-only layers and those left float.
+        prune-preserving one; activation ranges are moving averages learned in training).
+        Returns the model, the output-only layers and those left float.
         """
+        if activations != "ema":
+            raise UnsupportedLayerError(
+                f"the tfmot engine's QAT learns activation ranges (moving averages) and "
+                f"carries them into the int8 file. Received: activations={activations!r}",
+                hint="drop activations (or use ema); calibrated ranges are a keras3 engine "
+                     "option")
         if weight_bits != 8:
             raise UnsupportedLayerError(
                 f"the tfmot engine's QAT trains 8-bit weights only. Received: "
@@ -183,6 +190,9 @@ class TfmotEngine(common.Distillation):
         except (RuntimeError, ValueError) as exc:
             raise _unsupported_error(exc) from None
         return quantized, output_only, left_float
+
+    def activation_ranges(self, model: Any) -> dict:
+        return {"activations": "ema"}
 
     def finalize_quantized(self, model: Any) -> Any:
         """The QAT model exports as it is (its quantizers carry the ranges)."""

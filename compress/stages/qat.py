@@ -8,6 +8,9 @@ Recipe::
       layers: {exclude: [head]}  # left float, listed in the report
       weight_bits: 8             # or 4: weights trained on a 4-bit grid for the int4 format
                                  # (keras3 engine; the tfmot engine trains 8-bit only)
+      activations: null          # ema: output ranges learned in training, carried into the
+                                 # int8 file; calibrated: from representative samples at
+                                 # conversion (default: keras3 calibrated, tfmot ema)
 
 The QAT model is what integer formats (int8) export; float formats export the model before
 QAT. Later stages train the QAT model.
@@ -24,6 +27,8 @@ from compress.stages.base import FIELDS, LayerSelection, StageContext, build, tr
 
 #: the reason the engines give for a layer the recipe's ``layers:`` left out of QAT
 UNSELECTED = "not selected by layers:"
+#: how activations get their int8 ranges (default: the engine's; keras3 calibrated, tfmot ema)
+ACTIVATIONS = ("ema", "calibrated")
 
 
 @dataclass(frozen=True)
@@ -39,9 +44,11 @@ class QatStage:
     learning_rate: float | None = None
     preserve_sparsity: bool | None = None
     weight_bits: int = 8
+    activations: str | None = None
     layers: LayerSelection = field(default_factory=LayerSelection)
 
-    KEYS = ("kind", "epochs", "learning_rate", "preserve_sparsity", "weight_bits", "layers")
+    KEYS = ("kind", "epochs", "learning_rate", "preserve_sparsity", "weight_bits",
+            "activations", "layers")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str) -> "QatStage":
@@ -56,6 +63,19 @@ class QatStage:
                                   f"must be 8 (int8 weights) or 4 (int4 weights, for the int4 "
                                   f"format; keras3 engine). Received: weight_bits={bits!r}")
             kw["weight_bits"] = int(bits)
+        if data.get("activations") is not None:
+            mode = data["activations"]
+            if mode not in ACTIVATIONS:
+                raise FIELDS.fail(f"{path}.activations",
+                                  f"must be one of {', '.join(ACTIVATIONS)} (ema: ranges "
+                                  f"learned in training and carried into the int8 file; "
+                                  f"calibrated: from the representative samples at "
+                                  f"conversion). Received: activations={mode!r}")
+            if mode == "ema" and kw.get("epochs", 1) == 0:
+                raise FIELDS.fail(f"{path}.activations",
+                                  "activations: ema learns its ranges in training and needs "
+                                  "epochs >= 1. Received: epochs=0")
+            kw["activations"] = mode
         kw["layers"] = LayerSelection.from_dict(data.get("layers"), f"{path}.layers")
         return build(cls, kw, path)
 
@@ -84,10 +104,12 @@ class Qat:
         if preserve is None:  # qat after prune preserves sparsity
             preserve = "prune" in ctx.previous_kinds
         self.preserve_sparsity = bool(preserve)
-        bits = {} if self.config.weight_bits == 8 else {"weight_bits": self.config.weight_bits}
+        extra = {} if self.config.weight_bits == 8 else {"weight_bits": self.config.weight_bits}
+        if self.config.activations is not None:
+            extra["activations"] = self.config.activations
         quantized, self.output_only, self.left_float = ctx.engine.quantize(
             model, select=self.config.layers.matches, preserve_sparsity=self.preserve_sparsity,
-            **bits)
+            **extra)
         cannot = [entry for entry in self.left_float if not entry.endswith(f"({UNSELECTED})")]
         if cannot and ctx.edgetpu_targets:
             raise UnsupportedLayerError(
@@ -110,5 +132,6 @@ class Qat:
             "preserve_sparsity": self.preserve_sparsity,
             "output_only_layers": self.output_only,
             "float_layers": self.left_float,
+            **ctx.engine.activation_ranges(model),
         }
         return model, details
