@@ -20,8 +20,8 @@ Keras 3 model it was exported from (``RunResult.quant_model``) on the test split
 Usage:
     .venv/bin/python benchmarks/keras3_five_kinds.py [--data fashion-mnist-subset]
         [--train-samples N] [--test-samples N] [--calibration-samples 200] [--epochs 5]
-        [--quadrant-samples 1024 512] [--out runs/keras3_five_kinds] [--results-name NAME]
-        [--no-results]
+        [--quadrant-samples 1024 512] [--activations calibrated|ema]
+        [--out runs/keras3_five_kinds] [--results-name NAME] [--no-results]
 
 Prints one JSON line per model and, last, one line with all of them; writes
 ``benchmarks/results/<results-name>.{json,md}`` unless ``--no-results`` (the slow test in
@@ -131,6 +131,8 @@ def main() -> int:
     parser.add_argument("--quadrant-samples", type=int, nargs=2, default=[1024, 512],
                         metavar=("TRAIN", "TEST"), help="MobileNetV2's random images")
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--activations", choices=("calibrated", "ema"), default=None,
+                        help="qat's activations (default: the engine's, calibrated)")
     parser.add_argument("--out", default="runs/keras3_five_kinds")
     parser.add_argument("--results-name", default="keras3_five_kinds")
     parser.add_argument("--no-results", action="store_true")
@@ -153,7 +155,8 @@ def main() -> int:
                        num_classes=4, x_train=x96, y_train=y96, x_test=t96, y_test=u96)
     settings = {"data": fashion.source, "train_samples": len(fashion.x_train),
                 "test_samples": len(fashion.x_test), "quadrant_samples": args.quadrant_samples,
-                "calibration_samples": args.calibration_samples, "epochs": args.epochs}
+                "calibration_samples": args.calibration_samples, "epochs": args.epochs,
+                "activations": args.activations or "calibrated (engine default)"}
     results = {"settings": settings, "targets": TARGETS, "models": {}}
     if not args.no_results:
         sys.path.insert(0, str(HERE))
@@ -169,7 +172,9 @@ def main() -> int:
         model.fit(data.x_train, data.y_train, epochs=args.epochs, batch_size=32, verbose=0)
         recipe = {"name": name, "targets": ["float32", "int8"],
                   "stages": [{"kind": "prune", "final_sparsity": 0.5, "epochs": 1},
-                             {"kind": "qat", "epochs": 1}],
+                             {"kind": "qat", "epochs": 1,
+                              **({"activations": args.activations} if args.activations
+                                 else {})}],
                   "training": {"batch_size": 32},
                   "calibration": {"samples": args.calibration_samples},
                   "benchmark": {"warmup": 1, "runs": 2}}
@@ -216,7 +221,8 @@ def write(results: dict, stem: Path) -> None:
              f"the first four; MobileNetV2 on seeded random 96x96 images labelled by the "
              f"quadrant with a bright square ({s['quadrant_samples'][0]} train / "
              f"{s['quadrant_samples'][1]} test). Baselines trained {s['epochs']} epochs here; "
-             f"recipe: prune 50 % (1 epoch) + QAT (1 epoch), engine auto, "
+             f"recipe: prune 50 % (1 epoch) + QAT (1 epoch, activations: "
+             f"{s.get('activations', 'calibrated (engine default)')}), engine auto, "
              f"{s['calibration_samples']} calibration samples.", "",
              "Targets (issue 13): int8 file full-integer, sparsity within 1 pp of 50 %, top-1 "
              "agreement of the int8 file with the compressed Keras 3 model >= 99 % on the test "
