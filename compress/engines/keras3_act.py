@@ -134,8 +134,12 @@ def ranges(layer: Any) -> tuple[float, float] | None:
 
 
 def observe(layer: Any, y: Any) -> Any:
-    """``y`` fake-quantized with the layer's range, updated first when training."""
+    """``y`` fake-quantized with the layer's range, updated first when training. An output
+    that is not one floating-point tensor (a tuple, integer ids) passes unchanged."""
     ops = keras.ops
+    dtype = getattr(y, "dtype", None)
+    if dtype is None or not keras.backend.is_float_dtype(keras.backend.standardize_dtype(dtype)):
+        return y
     lo, hi, seen = (layer._edgecompress_act_min, layer._edgecompress_act_max,
                     layer._edgecompress_act_seen)
     context = layer._get_call_context()
