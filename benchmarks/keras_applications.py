@@ -176,7 +176,8 @@ def render(results: dict) -> str:
             lines += ["", f"Partial: {len(done)} of {len(inv['planned'])} models finished; "
                       + "not reached (the run was stopped or is still going): "
                       + ", ".join(missing) + "."]
-        lines += [f"Note: {n}" for n in inv.get("notes", [])]
+        for note in inv.get("notes", []):
+            lines += ["", f"Note: {note}"]
         lines.append("")
     lines += ["| model | run | params | ran | full-integer int8 | int8 sparsity | kernels not "
               "fake-quantized (why) | seconds (baseline / prune / QAT / convert) |",
