@@ -139,10 +139,15 @@ class Prune:
 
     def _schedule(self, total_steps: int) -> dict:
         cfg = self.config
-        end = max(1, int(round(total_steps * cfg.end_fraction)))
+        # steps count from 0: the schedule ends on a step that runs (round(total * fraction)
+        # can be the step after the last one on little data, and the final sparsity was never
+        # reached); one step in all prunes to the final sparsity at once.
+        last = total_steps - 1
+        end = max(1, min(last, int(round(total_steps * cfg.end_fraction))))
         # masks update every `frequency` steps; on small data keep several updates.
         freq = max(1, min(cfg.frequency, end // 4 or 1))
-        kind = "constant" if cfg.schedule == "constant" or cfg.structure else "polynomial"
+        kind = "constant" if cfg.schedule == "constant" or cfg.structure or last < 1 \
+            else "polynomial"
         return {"kind": kind, "initial": cfg.initial_sparsity, "final": cfg.final_sparsity,
                 "end_step": end, "frequency": freq}
 

@@ -127,6 +127,19 @@ def test_m_by_n_masks_keep_m_of_every_n(data, tmp_path):
     assert np.all(np.count_nonzero(blocks, axis=-1) <= 2)
 
 
+@pytest.mark.parametrize("samples", [8, 16])  # one and two training steps in all
+def test_prune_reaches_its_target_with_one_or_two_training_steps(samples, data):
+    """The schedule ends on a step that runs: it ended one step after the last one, which left
+    0 % after one step and 43.8 % of 50 % after two."""
+    from compress import Session
+
+    model = _functional_with_nested()
+    session = Session({"name": "few", "engine": "keras3", "training": {"batch_size": 8},
+                       "stages": [PRUNE]})
+    trained = session.train(model, data.x_train[:samples], data.y_train[:samples])
+    assert trained.stages[0].details["measured_sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
 def test_callback_api_prunes_inside_a_plain_keras3_fit(data, tmp_path):
     from compress import Session
 

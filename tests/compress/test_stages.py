@@ -134,3 +134,13 @@ def test_flatten_preserves_outputs():
     assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
     x = seeded(4, (6,))
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(flat(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("samples", [8, 16])  # one and two training steps in all
+def test_prune_reaches_target_with_one_or_two_training_steps(samples):
+    """Steps count from 0: the schedule ends on a step that runs (the keras3 engine's
+    counterpart is in test_keras3_engine.py)."""
+    trained = _train({"name": "p", "stages": [{"kind": "prune", "final_sparsity": 0.5,
+                                                "epochs": 1}],
+                      "training": {"batch_size": 8}}, _tiny_cnn(), n=samples)
+    assert trained.stages[0].details["measured_sparsity"] == pytest.approx(0.5, abs=0.01)
