@@ -101,6 +101,12 @@ def subclassed():
 def mobilenet():
     base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None,
                                           include_top=False)
+    # Keras's BatchNormalization momentum here is 0.999: after the few hundred steps of this
+    # brief training its moving statistics are still near their start and the model predicts
+    # one class at inference (chance accuracy, trivially "agreeing"); 0.9 lets them settle
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
     inp = keras.Input((96, 96, 3))
     x = keras.layers.GlobalAveragePooling2D()(base(inp))
     return keras.Model(inp, keras.layers.Dense(4)(x))
@@ -136,6 +142,9 @@ def main() -> int:
     parser.add_argument("--out", default="runs/keras3_five_kinds")
     parser.add_argument("--results-name", default="keras3_five_kinds")
     parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--append", action="store_true",
+                        help="replace these kinds' rows in the existing results file (the "
+                             "others and their conditions kept)")
     args = parser.parse_args()
 
     from calibration import sources
@@ -163,6 +172,13 @@ def main() -> int:
         from _conditions import conditions
 
         results["conditions"] = conditions(kinds=args.kinds)
+        earlier = HERE / "results" / f"{args.results_name}.json"
+        if args.append and earlier.exists():
+            before = json.loads(earlier.read_text())
+            before.setdefault("invocations", []).append(
+                {"kinds": args.kinds, "settings": settings,
+                 "conditions": results["conditions"]})
+            results = before
     for name in args.kinds:
         data = random96 if name == "mobilenet" else fashion
         began = time.perf_counter()
@@ -215,8 +231,11 @@ def write(results: dict, stem: Path) -> None:
     from _conditions import describe
 
     s = results["settings"]
+    later = [f"{', '.join(inv['kinds'])} run again later (replacing the rows above "
+             f"it): {describe(inv['conditions'])} Settings: {json.dumps(inv['settings'])}."
+             for inv in results.get("invocations", [])]
     lines = ["# Five kinds of Keras 3 model, prune 50 % + QAT, tf_keras and tfmot blocked", "",
-             describe(results["conditions"]), "",
+             describe(results["conditions"]), "", *[x + "\n" for x in later],
              f"Data: {s['data']} ({s['train_samples']} train / {s['test_samples']} test) for "
              f"the first four; MobileNetV2 on seeded random 96x96 images labelled by the "
              f"quadrant with a bright square ({s['quadrant_samples'][0]} train / "
