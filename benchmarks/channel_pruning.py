@@ -153,6 +153,7 @@ def append(baseline: Path, baseline_info: dict, data, out: Path, cond: dict, arg
     if not path.exists():
         raise SystemExit(f"--append needs an existing results file. Received: {path} absent")
     results = json.loads(path.read_text())
+    done = bool(results.get("complete"))  # the earlier runs' state: appending does not change it
     recipes = {n: RECIPES[n] for n in args.recipes}
     same = [inv for inv in results.get("appended", []) if inv["recipes"] == recipes
             and inv["data"] == data.source
@@ -170,11 +171,11 @@ def append(baseline: Path, baseline_info: dict, data, out: Path, cond: dict, arg
         results.setdefault("appended", []).append(inv)
     for seed in args.seeds:
         foundation_seed(baseline, data, out, seed, args, inv,
-                        save=lambda: write(results, args.results_name))
-        write(results, args.results_name)
+                        save=lambda: write(results, args.results_name, done=done))
+        write(results, args.results_name, done=done)
     inv["complete"] = sorted(r["seed"] for r in inv["foundation"] if "error" not in r) == \
         sorted(inv["planned"]["seeds"])
-    print(write(results, args.results_name, done=results.get("complete", False)))
+    print(write(results, args.results_name, done=done))
     return 0
 
 
@@ -214,6 +215,8 @@ def foundation_seed(baseline: Path, data, out: Path, seed: int, args, results: d
                 entry[fmt] = {"accuracy": art["accuracy"], "size_bytes": art["size_bytes"],
                               "macs": int(read_model(path).macs()["total"]),
                               "path": str(path)}
+            if report.get("channel_pruning"):  # the run's own comparison (report.json)
+                entry["run_host_latency_vs_unpruned"] = report["channel_pruning"]["host_latency"]
             cuts = [{**{k: s[k] for k in ("macs_before", "macs_after", "macs_kept",
                                           "params_before", "params_after", "groups")},
                      "recovery_history": s.get("history")}
@@ -566,6 +569,7 @@ def render_appended(inv: dict, number: int) -> list[str]:
                   f"Met: {'yes' if v['met'] else 'no'}.", ""]
     lines += ["| seed | run | int8 acc | int8 MACs | int8 bytes | seconds | kept channels |",
               "|---:|---|---:|---:|---:|---:|---|"]
+    notes: list[str] = []
     for r in inv["foundation"]:
         for name, e in r["runs"].items():
             cuts = [c for c in [e.get("cut"), *(e.get("later_cuts") or [])] if c]
@@ -574,8 +578,21 @@ def render_appended(inv: dict, number: int) -> list[str]:
             lines.append(f"| {r['seed']} | {name} | {_pct(e['int8']['accuracy'])} | "
                          f"{e['int8']['macs']:,} | {e['int8']['size_bytes']:,} | "
                          f"{e['seconds']} | {kept or '-'} |")
+            host = [h for h in e.get("run_host_latency_vs_unpruned") or []]
+            if host:
+                notes.append(f"Seed {r['seed']} `{name}`, the run's own report "
+                             "(`channel_pruning.host_latency`: host x86, 1 thread, "
+                             f"{host[0]['rounds']} alternating rounds of "
+                             f"{host[0]['runs_per_round']} runs; the unpruned file is the "
+                             "original model post-training quantized; not a device figure): "
+                             + "; ".join(f"{h['target']} p50 {h['p50_ms']:.4f} ms vs unpruned "
+                                         f"{h['unpruned_p50_ms']:.4f} ms ({h['speedup']:.2f}x), "
+                                         f"MACs {h['macs']:,} vs {h['unpruned_macs']:,}"
+                                         for h in host))
         if r.get("error"):
             lines.append(f"| {r['seed']} | error | {r['error'][:200]} | | | | |")
+    for n in notes:
+        lines += ["", n]
     return lines
 
 
