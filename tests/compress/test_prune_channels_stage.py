@@ -160,7 +160,7 @@ def test_tfmot_engine_cuts_a_tf_keras_model_then_tfmot_qat(tiny_model_path, data
     from targets.tflite_graph import read_model
 
     recipe = {"engine": "tfmot", "targets": ["int8"], "benchmark": {"warmup": 1, "runs": 2},
-              "stages": [{"kind": "prune_channels", "ratio": 0.5, "round_to": 4, "epochs": 1},
+              "stages": [{"kind": "prune_channels", "ratio": 0.5, "round_to": 4, "epochs": 3},
                          {"kind": "qat", "epochs": 1}]}
     result = compress_model(str(tiny_model_path), recipe, data=data, out_dir=tmp_path / "run")
     report = json.loads((result.out_dir / "report.json").read_text())
