@@ -80,15 +80,23 @@ def _skip_reason(layer: Any, cls: str, is_output: bool) -> str | None:
         return "LayerNormalization: calibrated at conversion"
     consumers = _consumers(layer)
     if not consumers:
-        if cls in _FUSES_ACTIVATION and not is_output:
+        if (cls in _FUSES_ACTIVATION or _owns_kernel(layer)) and not is_output:
             return "its consumers are not known (a subclassed model's call or a nested " \
                    "model's output): calibrated at conversion"
         return None
-    if cls in _FOLDS_BN and all(type(c).__name__ == "BatchNormalization" for c in consumers):
+    # a custom layer that owns a kernel converts to the same CONV/FULLY_CONNECTED ops
+    folds = cls in _FOLDS_BN or _owns_kernel(layer)
+    if folds and all(type(c).__name__ == "BatchNormalization" for c in consumers):
         return ""  # folded into the convolution
-    if cls in _FUSES_ACTIVATION and all(_fusable_activation(c) for c in consumers):
+    if (folds or cls in _FUSES_ACTIVATION) and all(_fusable_activation(c) for c in consumers):
         return ""  # the activation is fused: its output carries the range
     return None
+
+
+def _owns_kernel(layer: Any) -> bool:
+    from compress.stages.base import KERNEL_ATTRS
+
+    return any(v.name in KERNEL_ATTRS for v in layer.trainable_weights)
 
 
 def _consumers(layer: Any) -> list:

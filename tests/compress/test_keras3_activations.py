@@ -146,3 +146,28 @@ def test_the_tfmot_engine_refuses_calibrated_activations():
     with pytest.raises(CompressError, match="learns activation ranges"):
         get_engine("tfmot").quantize(None, select=lambda name, cls: True,
                                      preserve_sparsity=False, activations="calibrated")
+
+
+@keras.saving.register_keras_serializable(package="edgecompress_tests")
+class OwnKernel(keras.layers.Layer):
+    def build(self, shape):
+        self.kernel = self.add_weight(shape=(shape[-1], 8), name="kernel")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel)
+
+
+def test_a_custom_layer_owning_a_kernel_fuses_its_activation_like_dense():
+    """Its matmul converts to FULLY_CONNECTED with the ReLU fused: the range goes after the
+    ReLU only (a range between them made the int8 file disagree more with the QAT model)."""
+    from compress.engines import get_engine
+
+    inp = keras.Input((12,))
+    x = keras.layers.ReLU(name="act")(OwnKernel(name="own")(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, name="out")(x))
+    engine = get_engine("keras3")
+    quant, _, _ = engine.quantize(model, select=lambda name, cls: True,
+                                  preserve_sparsity=False, activations="ema")
+    ranged = {layer.name for layer in engine.layers(quant)
+              if getattr(type(layer), "_edgecompress_act", False)}
+    assert ranged == {"act", "out"}
