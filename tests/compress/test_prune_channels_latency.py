@@ -13,18 +13,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-
-def _cnn():
-    inp = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(16, 3, name="c1")(inp)
-    x = keras.layers.BatchNormalization(name="bn1")(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Conv2D(16, 3, activation="relu", name="c2")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(16, activation="relu", name="fc")(x)
-    return keras.Model(inp, keras.layers.Dense(10, name="logits")(x), name="cnn")
+from tests.compress.test_prune_channels_stage import _cnn  # noqa: E402  (the same tiny CNN)
 
 
 @pytest.fixture(scope="module")
