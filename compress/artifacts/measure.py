@@ -98,6 +98,18 @@ def convert_target(spec: Any, model: Any, *, representative: Any, dataset: Any, 
         raise ConversionError(f"target {spec.name}: {exc.message}", hint=exc.hint) from None
 
 
+def write_target(spec: Any, model: Any, folder: Path, *, representative: Any, dataset: Any,
+                 seed: int, progress: Any) -> tuple[Path, bytes, dict | None, float]:
+    """``convert_target`` into ``folder/<name>.tflite``: the path, the bytes, the precision
+    record and the seconds it took."""
+    t0 = time.perf_counter()
+    blob, precision = convert_target(spec, model, representative=representative,
+                                     dataset=dataset, seed=seed, progress=progress)
+    path = folder / f"{spec.name}.tflite"
+    path.write_bytes(blob)
+    return path, blob, precision, time.perf_counter() - t0
+
+
 def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any, folder: Path,
                     baseline: dict, benchmark: Any, progress: Any,
                     seed: int = 0) -> tuple[ArtifactReport, Any]:
@@ -112,12 +124,9 @@ def export_artifact(spec: Any, model: Any, *, representative: Any, dataset: Any,
     from targets.tflite_graph import read_model
 
     progress.info(f"{spec.name}: converting")
-    t0 = time.perf_counter()
-    blob, precision = convert_target(spec, model, representative=representative,
-                                     dataset=dataset, seed=seed, progress=progress)
-    path = folder / f"{spec.name}.tflite"
-    path.write_bytes(blob)
-    convert_s = time.perf_counter() - t0
+    path, blob, precision, convert_s = write_target(
+        spec, model, folder, representative=representative, dataset=dataset, seed=seed,
+        progress=progress)
 
     t0 = time.perf_counter()
     graph = read_model(blob)

@@ -34,15 +34,15 @@ def runs_per_round(runs: int) -> int:
     return max(1, math.ceil(runs / ROUNDS))
 
 
-def compare_unpruned(original: Any, specs: list, *, artifacts: list, run_dir: Path,
-                     representative: Any, dataset: Any, benchmark: Any, progress: Any,
-                     seed: int = 0) -> tuple[dict, dict[str, Any]]:
+def compare_unpruned(original: Any, specs: list, *, artifacts: list, artifact_graphs: dict,
+                     run_dir: Path, representative: Any, dataset: Any, benchmark: Any,
+                     progress: Any, seed: int = 0) -> tuple[dict, dict[str, Any]]:
     """The run's ``channel_pruning`` record and the unpruned files' graphs.
 
     Args:
         original: the model the run started from (before any stage).
         specs: the recipe's targets; ``artifacts``: their records (``ArtifactReport``), whose
-            files are in ``run_dir``.
+            files are in ``run_dir``; ``artifact_graphs``: their graphs, by target.
         benchmark: the recipe's ``BenchmarkConfig`` (warm-up and runs).
 
     Returns:
@@ -58,7 +58,7 @@ def compare_unpruned(original: Any, specs: list, *, artifacts: list, run_dir: Pa
         BenchmarkError: a file does not run.
     """
     from compress.artifacts import evaluate
-    from compress.artifacts.measure import convert_target
+    from compress.artifacts.measure import write_target
     from targets.tflite_graph import read_model
 
     folder = run_dir / FOLDER
@@ -70,13 +70,10 @@ def compare_unpruned(original: Any, specs: list, *, artifacts: list, run_dir: Pa
     for spec in specs:
         art = by_target[spec.name]
         progress.info(f"{spec.name}: converting the unpruned model for comparison")
-        t0 = time.perf_counter()
-        blob, _ = convert_target(spec, original, representative=representative,
-                                 dataset=dataset, seed=seed, progress=progress)
-        path = folder / f"{spec.name}.tflite"
-        path.write_bytes(blob)
+        path, blob, _, convert_s = write_target(
+            spec, original, folder, representative=representative, dataset=dataset,
+            seed=seed, progress=progress)
         graphs[spec.name] = read_model(blob)
-        convert_s = time.perf_counter() - t0
         files = {"pruned": run_dir / art.path, "unpruned": path}
         p50: dict[str, list[float]] = {k: [] for k in files}
         t0 = time.perf_counter()
@@ -86,7 +83,7 @@ def compare_unpruned(original: Any, specs: list, *, artifacts: list, run_dir: Pa
                                                 runs=per_round, threads=THREADS)
                 p50[name].append(float(res["latency_ms"]["p50"]))
         pruned, unpruned = (statistics.median(p50[k]) for k in ("pruned", "unpruned"))
-        pruned_graph = read_model(files["pruned"])
+        pruned_graph = artifact_graphs[spec.name]  # read once, when the artifact was written
         entries.append({
             "target": spec.name, "format": spec.format, "measured": "host",
             "device": f"host CPU ({platform.machine()})", "threads": THREADS,

@@ -59,7 +59,8 @@ def write_outputs(tmp: Path, *, recipe: Any, dataset: Any, baseline: dict, train
 
         t0 = time.perf_counter()
         channel_pruning, unpruned_graphs = compare_unpruned(
-            original, list(recipe.targets), artifacts=artifacts, run_dir=tmp,
+            original, list(recipe.targets), artifacts=artifacts, artifact_graphs=graphs,
+            run_dir=tmp,
             representative=representative, dataset=dataset, benchmark=recipe.benchmark,
             progress=progress, seed=recipe.seed)
         timings["unpruned_comparison_s"] = time.perf_counter() - t0
