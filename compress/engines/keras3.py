@@ -135,8 +135,7 @@ class Keras3Engine(common.Distillation):
         for layer in self.layers(quantized):
             path = paths.get(id(layer), layer.name)
             if not _kernels(layer):
-                held = [v.path.split("/")[-1] for v in layer.trainable_weights
-                        if len(v.shape) >= 2]
+                held = [v.name for v in layer.trainable_weights if len(v.shape) >= 2]
                 if held:  # e.g. a custom layer's matrix under another name: listed, not lost
                     left_float.append(
                         f"{path} ({type(layer).__name__} keeps its weights in "

@@ -32,6 +32,8 @@ from typing import Any
 
 import keras
 
+from compress.engines import keras3_cluster
+
 #: EMA decay of the ranges per training step (tfmot's moving-average quantizer uses 0.999 over
 #: long schedules; QAT here runs an epoch or two)
 EMA_DECAY = 0.99
@@ -94,9 +96,7 @@ def _skip_reason(layer: Any, cls: str, is_output: bool) -> str | None:
 
 
 def _owns_kernel(layer: Any) -> bool:
-    from compress.stages.base import KERNEL_ATTRS
-
-    return any(v.name in KERNEL_ATTRS for v in layer.trainable_weights)
+    return bool(keras3_cluster.kernels(layer))
 
 
 def _consumers(layer: Any) -> list:

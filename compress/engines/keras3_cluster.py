@@ -41,7 +41,7 @@ LLOYD_ITERATIONS = 30
 
 def clusterable(engine: Any, layer: Any) -> bool:
     """Any layer that owns a trainable kernel (built-in or custom), not a model of its own."""
-    return not isinstance(layer, keras.Model) and bool(_kernels(layer))
+    return not isinstance(layer, keras.Model) and bool(kernels(layer))
 
 
 def cluster(engine: Any, model: Any, choose: Callable[[Any], bool], *, clusters: int,
@@ -52,7 +52,7 @@ def cluster(engine: Any, model: Any, choose: Callable[[Any], bool], *, clusters:
     for layer in engine.layers(model):
         if not choose(layer):
             continue
-        for var in _kernels(layer):
+        for var in kernels(layer):
             w = np.asarray(var.numpy())
             ids, n = assign(w, clusters, init=init, preserve_zeros=preserve_sparsity, rng=rng)
             plan.add(var, ids, n, zero_cluster=preserve_sparsity, layer=layer.name)
@@ -91,7 +91,7 @@ def keep_clusters(source: Any, quantized: Any, layers: list) -> None:
     for layer in layers:
         if layer.name not in clustered:
             continue
-        for var in _kernels(layer):
+        for var in kernels(layer):
             values, ids = np.unique(np.asarray(var.numpy()), return_inverse=True)
             zero = clustered[layer.name] and bool(np.any(values == 0))
             if zero:  # the zero cluster goes last, fixed at zero
@@ -226,7 +226,7 @@ class _Clusters:
             var.constraint = previous
 
 
-def _kernels(layer: Any) -> list:
+def kernels(layer: Any) -> list:
     """The layer's trainable kernels, found by variable name (a QAT-swapped class's ``kernel``
     property returns a tensor, not the variable)."""
     return [v for v in layer.trainable_variables if v.name in KERNEL_ATTRS]
