@@ -42,6 +42,7 @@ from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _conditions import conditions, describe  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"agreement": 0.99, "sparsity": 0.5, "sparsity_tolerance": 0.01}
@@ -168,9 +169,6 @@ def main() -> int:
                 "activations": args.activations or "calibrated (engine default)"}
     results = {"settings": settings, "targets": TARGETS, "models": {}}
     if not args.no_results:
-        sys.path.insert(0, str(HERE))
-        from _conditions import conditions
-
         results["conditions"] = conditions(kinds=args.kinds)
         earlier = HERE / "results" / f"{args.results_name}.json"
         if args.append and earlier.exists():
@@ -227,9 +225,6 @@ def meets(r: dict) -> dict:
 
 
 def write(results: dict, stem: Path) -> None:
-    sys.path.insert(0, str(HERE))
-    from _conditions import describe
-
     s = results["settings"]
     later = [f"{', '.join(inv['kinds'])} run again later (replacing the rows above "
              f"it): {describe(inv['conditions'])} Settings: {json.dumps(inv['settings'])}."

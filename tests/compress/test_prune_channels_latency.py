@@ -13,7 +13,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from tests.compress.test_prune_channels_stage import _cnn  # noqa: E402  (the same tiny CNN)
+from tests.compress.test_prune_channels_stage import _trained_cnn  # noqa: E402  (same tiny CNN)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,7 @@ def data(small_data):
 
 @pytest.fixture(scope="module")
 def trained(data):
-    keras.utils.set_random_seed(0)
-    model = _cnn()
-    model.compile(keras.optimizers.Adam(3e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
-    return model
+    return _trained_cnn(data, epochs=2)
 
 
 @pytest.fixture(scope="module")

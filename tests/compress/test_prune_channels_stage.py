@@ -72,14 +72,19 @@ def data(small_data):
     return sources.subsample(small_data, train=512, test=128, seed=0)
 
 
-@pytest.fixture(scope="module")
-def trained(data):
+def _trained_cnn(data, epochs):
+    """``_cnn`` trained on ``data`` (seed 0)."""
     keras.utils.set_random_seed(0)
     model = _cnn()
     model.compile(keras.optimizers.Adam(3e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(data.x_train, data.y_train, epochs=5, batch_size=32, verbose=0)
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=32, verbose=0)
     return model
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    return _trained_cnn(data, epochs=5)
 
 
 def test_run_cuts_then_qat_then_int8(trained, data, tmp_path):
