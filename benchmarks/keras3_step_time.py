@@ -4,7 +4,11 @@ One Keras 3 baseline file (its tf_keras twin for the tfmot engine), the first ``
 training images of the data, batch 128. Per round, in alternating order, each configuration
 trains from the baseline file:
 
-* ``fit``: plain ``model.fit`` (Adam, the same loss), no edgecompress stage;
+* ``fit``: the engine's own ``fit`` (Adam, the same loss), no edgecompress stage: for keras3
+  that is ``model.fit`` with BatchNormalization on TensorFlow's fused kernel
+  (``compress.engines.keras3_bn``), for tfmot tf_keras' ``model.fit``;
+* ``keras-fit`` (``--keras-fit``): Keras 3's own ``model.fit`` on the keras3 model against
+  tf_keras' on its twin, for reference (no edgecompress code in the step);
 * ``prune``: a ``prune`` stage (75 %, polynomial) through ``Session.train``;
 * ``qat``: a ``qat`` stage through ``Session.train``;
 
@@ -23,6 +27,7 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 from _conditions import conditions, describe
@@ -40,6 +45,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--results-name", default="keras3_step_time")
+    parser.add_argument("--keras-fit", action="store_true",
+                        help="also time Keras 3's own model.fit (unfused BatchNormalization)")
     args = parser.parse_args()
 
     from calibration import sources
@@ -49,7 +56,8 @@ def main() -> int:
     results = {"conditions": conditions(samples=len(x), epochs=args.epochs, rounds=args.rounds,
                                         batch_size=128, baseline=args.baseline),
                "data": data.source, "seconds": {}, "order": []}
-    configs = [(kind, engine) for kind in ("fit", "prune", "qat")
+    kinds = ("keras-fit",) * args.keras_fit + ("fit", "prune", "qat")
+    configs = [(kind, engine) for kind in kinds
                for engine in ("keras3", "tfmot")]
     for r in range(args.rounds):
         order = configs if r % 2 == 0 else configs[::-1]
@@ -70,11 +78,12 @@ def run(kind: str, engine: str, baseline: str, x, y, epochs: int) -> float:
     from compress.session import Session
 
     model, _ = load_model(baseline, native_keras3=engine == "keras3")
-    if kind == "fit":
+    if kind in ("fit", "keras-fit"):
         eng = get_engine(engine)
         eng.compile(model, learning_rate=1e-3, probabilities=False)
+        fit = model.fit if kind == "keras-fit" else partial(eng.fit, model)
         began = time.perf_counter()
-        model.fit(x, y, batch_size=128, epochs=epochs, verbose=0)
+        fit(x, y, batch_size=128, epochs=epochs, verbose=0)
         return time.perf_counter() - began
     session = Session({"name": "t", "engine": engine, "targets": ["int8"],
                        "training": {"batch_size": 128},
@@ -94,7 +103,7 @@ def write(results: dict, name: str) -> None:
              f"round; median over {len(next(iter(results['seconds'].values())))} round(s).",
              "", "| training | keras3 s | tfmot s | keras3 / tfmot | keras3 runs | tfmot runs |",
              "|---|---:|---:|---:|---|---|"]
-    for kind in ("fit", "prune", "qat"):
+    for kind in ("keras-fit", "fit", "prune", "qat"):
         k, t = med.get(f"{kind}/keras3"), med.get(f"{kind}/tfmot")
         if k is None or t is None:
             continue

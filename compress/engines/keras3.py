@@ -15,6 +15,10 @@ values, so the int8 converter reproduces them exactly (a BatchNormalization fold
 scales whole output channels, which keeps them on a per-channel grid). Activations are
 calibrated by the converter from the representative samples. Pruned zeros stay zero.
 
+Training (``fit``) runs BatchNormalization on TensorFlow's fused kernel, as tf_keras does
+(``keras3_bn``): the same arithmetic as Keras 3's own layer, about twice as fast a step on a
+CPU.
+
 Distillation uses the ``Distiller`` both engines share (``compress.engines.distiller``), built
 on Keras 3's ``Model``; the pruning step finds its masks through it (on the student).
 """
@@ -27,7 +31,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from compress.engines import common, keras3_act, keras3_cluster
+from compress.engines import common, keras3_act, keras3_bn, keras3_cluster
 from compress.errors import ModelLoadError
 from compress.stages.base import KERNEL_ATTRS
 from compress.stages.qat import UNSELECTED
@@ -63,12 +67,16 @@ class Keras3Engine(common.Distillation):
     def flatten(self, model: Any) -> Any:
         return model
 
-    # compile, fit, the hook callback, the strategy-scope check: as every engine does them
+    # compile, the hook callback, the strategy-scope check: as every engine does them
     compile = staticmethod(partial(common.compile_model, keras))
-    fit = staticmethod(common.fit)
     callback = staticmethod(partial(common.hook_callback, keras))
     check_strategy_scope = staticmethod(partial(common.check_strategy_scope,
                                                 strategy_attr="_distribute_strategy", what="the mask variables"))
+
+    def fit(self, model: Any, x: Any, y: Any, **kwargs: Any) -> dict[str, list[float]]:
+        """``model.fit`` with its BatchNormalization layers on TensorFlow's fused kernel."""
+        with keras3_bn.fused_batchnorm(model):
+            return common.fit(model, x, y, **kwargs)
 
     # -- pruning -----------------------------------------------------------------------------
     def prunable(self, layer: Any) -> bool:
