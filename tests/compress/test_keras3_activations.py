@@ -171,18 +171,3 @@ def test_a_custom_layer_owning_a_kernel_fuses_its_activation_like_dense():
     ranged = {layer.name for layer in engine.layers(quant)
               if getattr(type(layer), "_edgecompress_act", False)}
     assert ranged == {"act", "out"}
-
-
-def test_ema_is_the_default_and_an_untrained_qat_calibrates(data):
-    """No ``activations`` key: ranges are learned (``ema``) when the stage trains; a qat
-    stage with ``epochs: 0`` learns nothing, so the keras3 engine calibrates instead."""
-    from compress.session import Session
-
-    x, y = data.x_train[:64], data.y_train[:64]
-    for epochs, expected in ((1, "ema"), (0, "calibrated")):
-        keras.utils.set_random_seed(0)
-        recipe = {"name": "d", "engine": "keras3", "targets": ["int8"],
-                  "stages": [{"kind": "qat", "epochs": epochs}],
-                  "training": {"batch_size": 32}}
-        trained = Session(recipe).train(_model(), x, y)
-        assert trained.stages[0].details["activations"] == expected, epochs
