@@ -162,7 +162,11 @@ def observe(layer: Any, y: Any) -> Any:
         lo.assign(new_lo)
         hi.assign(new_hi)
         seen.assign(1.0)
-        low, high = new_lo, ops.maximum(new_hi, new_lo + 1e-6)
+        # the range follows the batches, not the loss: no gradient flows into it (through the
+        # batch min/max that would be a full-tensor pass per bound for nothing: tfmot's moving-
+        # average quantizer also quantizes with its range held constant)
+        low = ops.stop_gradient(new_lo)
+        high = ops.stop_gradient(ops.maximum(new_hi, new_lo + 1e-6))
     else:
         # the variables themselves, so the exported graph holds constants the converter reads
         # (a range is set by the first training batch; a qat stage trains at least one step)

@@ -171,3 +171,24 @@ def test_a_custom_layer_owning_a_kernel_fuses_its_activation_like_dense():
     ranged = {layer.name for layer in engine.layers(quant)
               if getattr(type(layer), "_edgecompress_act", False)}
     assert ranged == {"act", "out"}
+
+
+def test_the_learned_range_takes_no_gradient():
+    """Outside the range the straight-through gradient is zero, and none of it is routed
+    through the batch min/max into the tensor (the range follows the batches, not the loss)."""
+    import tensorflow as tf
+
+    from compress.engines import get_engine
+
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(4, use_bias=False, kernel_initializer="identity", name="d")(inp)
+    engine = get_engine("keras3")
+    quant, _, _ = engine.quantize(keras.Model(inp, out), select=lambda name, cls: True,
+                                  preserve_sparsity=False, activations="ema")
+    assert type(quant.get_layer("d"))._edgecompress_act
+    quant(np.array([[1.0, -1.0, 0.5, 0.2]], np.float32), training=True)  # range [-1, 1]
+    x = tf.constant([[3.0, 0.5, 0.125, 0.25]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(quant(x, training=True))  # range now [-0.99, 1.02]: 3.0 clipped
+    np.testing.assert_allclose(tape.gradient(total, x).numpy(), [[0, 1, 1, 1]])
