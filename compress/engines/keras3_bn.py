@@ -15,7 +15,7 @@ arithmetic is Keras 3's: the output normalizes with the biased batch variance, a
 statistics are updated with the biased variance and the layer's momentum, as
 ``BatchNormalization.call`` does (the fused op reports the unbiased variance: it is scaled
 back by (n - 1) / n). Every other case (inference, masks, renorm, synchronized statistics,
-other ranks or axes, a user subclass of BatchNormalization) runs Keras' own ``call``. A
+other ranks or axes, float64 inputs, a user subclass of BatchNormalization) runs Keras' own ``call``. A
 layer whose output the QAT engine fake-quantizes (``keras3_act``) keeps that.
 """
 
@@ -33,6 +33,8 @@ _FUSED_CLASSES: dict[type, type] = {}
 
 def _fusable(layer: Any, inputs: Any, training: Any, mask: Any) -> bool:
     rank = len(inputs.shape)
+    if keras.backend.standardize_dtype(inputs.dtype) not in ("float16", "bfloat16", "float32"):
+        return False  # float64 stays float64 in Keras' call
     return (training is True or (isinstance(training, int) and training == 1)) \
         and layer.trainable and mask is None and rank == 4 and layer.axis in (rank - 1, -1) \
         and not layer.renorm and not layer.synchronized
