@@ -10,12 +10,15 @@ Usage:
     .venv/bin/python benchmarks/keras3_engine.py [--seeds 0 1 2] [--recipes foundation prune75]
         [--epochs 5] [--data fashion-mnist] [--out runs/keras3_engine] [--results-name NAME]
         [--baseline FILE.keras] [--previous RESULTS.json --previous-seeds 0]
+        [--engines keras3 tfmot] [--activations calibrated|ema]
 
 ``--previous`` takes the runs of ``--previous-seeds`` from an earlier results file of this
 script (same data, same baseline recipe; the file's conditions are kept under ``previous``)
 so that a run can add seeds to it; accuracy means cover every seed, and the s/epoch ratio is
 given for this run's own runs too (its runs alternate the engines under one set of
-conditions). The loop goes recipe by recipe, then seed by seed, so a partial run has whole
+conditions); a run of one engine (``--engines keras3``) takes the other engine's runs of the
+same seeds from ``--previous``. ``--activations`` sets the keras3 engine's QAT
+``activations`` (default: the engine's default). The loop goes recipe by recipe, then seed by seed, so a partial run has whole
 seeds of the first recipe.
 
 The issue's figures need the full Fashion-MNIST (Debian's ``dataset-fashion-mnist``) and
@@ -53,6 +56,9 @@ def main() -> int:
     parser.add_argument("--baseline", default=None, help="reuse this trained baseline .keras")
     parser.add_argument("--previous", default=None, help="an earlier results .json")
     parser.add_argument("--previous-seeds", type=int, nargs="*", default=[])
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--activations", choices=["calibrated", "ema"], default=None,
+                        help="the keras3 engine's qat activations (default: its default)")
     args = parser.parse_args()
 
 
@@ -70,7 +76,8 @@ def main() -> int:
         model, train_s = train_keras3_cnn(data, args.epochs)
         model.save(str(baseline))
 
-    results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes),
+    results = {"conditions": conditions(seeds=args.seeds, recipes=args.recipes,
+                                        engines=args.engines, activations=args.activations),
                "data": data.source, "baseline": {"epochs": args.epochs,
                                                  "train_seconds": train_s},
                "recipes": {name: RECIPES[name] for name in args.recipes}, "runs": []}
@@ -79,17 +86,22 @@ def main() -> int:
     if args.previous:
         earlier = json.loads(Path(args.previous).read_text())
         kept = [dict(r, previous=True) for r in earlier["runs"]
-                if r["seed"] in args.previous_seeds and r["recipe"] in args.recipes]
+                if r["seed"] in args.previous_seeds and r["recipe"] in args.recipes
+                and not (r["seed"] in args.seeds and r["engine"] in args.engines)]
         results["previous"] = {"file": args.previous, "conditions": earlier["conditions"],
                                "baseline": earlier["baseline"], "seeds": args.previous_seeds}
         results["runs"] += kept
-    planned = len(results["runs"]) + len(args.seeds) * len(args.recipes) * len(ENGINES)
+    planned = len(results["runs"]) + len(args.seeds) * len(args.recipes) * len(args.engines)
     for name in args.recipes:
         for seed in args.seeds:
-            order = ENGINES if seed % 2 == 0 else ENGINES[::-1]
+            order = args.engines if seed % 2 == 0 else args.engines[::-1]
             for engine in order:
+                stages = RECIPES[name]
+                if engine == "keras3" and args.activations:
+                    stages = [dict(st, activations=args.activations) if st["kind"] == "qat"
+                              else st for st in stages]
                 recipe = {"name": f"{name}-{engine}", "seed": seed, "engine": engine,
-                          "stages": RECIPES[name], "targets": ["float32", "int8"]}
+                          "stages": stages, "targets": ["float32", "int8"]}
                 result = compress_model(str(baseline), recipe, data=data, overwrite=True,
                                         out_dir=out / f"{name}-{engine}-s{seed}")
                 results["runs"].append(summarize(result.report, name, engine, seed))
@@ -157,6 +169,8 @@ def render(results: dict) -> str:
              f"Data: {results['data']}; baseline: Keras 3 `fashion_cnn`, "
              f"{base['epochs']} epochs ({trained}), one file for every run.", "",
              describe(results["conditions"]), "",
+             "keras3 engine QAT activations: "
+             f"{results['conditions'].get('activations') or 'its default (calibrated)'}.", "",
              *([] if not prev else [
                  f"Seeds {prev['seeds']} (rows marked `previous`) are taken from an earlier run "
                  f"of this script (`{prev['file']}`, the same data and baseline recipe; its "
