@@ -51,7 +51,9 @@ def test_sparsity_is_measured_from_the_tflite_weights(tiny_run):
 def test_int8_accuracy_close_to_float(tiny_run):
     arts = {a["target"]: a for a in tiny_run.report["artifacts"]}
     assert arts["int8"]["accuracy"] > 0.5  # a trained model, far above chance (0.1)
-    assert abs(arts["int8"]["accuracy"] - arts["float32"]["accuracy"]) < 0.08
+    # float32 is exported before QAT, int8 after QAT's extra epoch, which may well be better:
+    # what matters is that integer inference costs little
+    assert arts["int8"]["accuracy"] > arts["float32"]["accuracy"] - 0.08
 
 
 def test_non_empty_output_refused(tiny_run, tiny_model_path, small_data):
