@@ -12,8 +12,9 @@ QAT fake-quantizes the selected kernels per output channel (symmetric int8, stra
 gradient) by swapping each layer's class for a subclass whose ``kernel`` property returns the
 quantized kernel; afterwards the classes are swapped back and the kernels hold int8-grid
 values, so the int8 converter reproduces them exactly (a BatchNormalization folded into them
-scales whole output channels, which keeps them on a per-channel grid). Activations are
-calibrated by the converter from the representative samples. Pruned zeros stay zero.
+scales whole output channels, which keeps them on a per-channel grid). Activations get
+ranges learned in training (``activations="ema"``, ``keras3_act``; the qat stage's default)
+or are calibrated by the converter from the representative samples. Pruned zeros stay zero.
 
 Training (``fit``) runs BatchNormalization on TensorFlow's fused kernel, as tf_keras does
 (``keras3_bn``): the same arithmetic as Keras 3's own layer, about twice as fast a step on a

@@ -10,7 +10,8 @@ Recipe::
                                  # (keras3 engine; the tfmot engine trains 8-bit only)
       activations: null          # ema: output ranges learned in training, carried into the
                                  # int8 file; calibrated: from representative samples at
-                                 # conversion (default: keras3 calibrated, tfmot ema)
+                                 # conversion (keras3 engine). Default: ema (keras3 with
+                                 # epochs: 0, which learns nothing: calibrated)
 
 The QAT model is what integer formats (int8) export; float formats export the model before
 QAT. Later stages train the QAT model.
@@ -27,7 +28,7 @@ from compress.stages.base import FIELDS, LayerSelection, StageContext, build, tr
 
 #: the reason the engines give for a layer the recipe's ``layers:`` left out of QAT
 UNSELECTED = "not selected by layers:"
-#: how activations get their int8 ranges (default: the engine's; keras3 calibrated, tfmot ema)
+#: how activations get their int8 ranges (default: ema; keras3 with epochs: 0: calibrated)
 ACTIVATIONS = ("ema", "calibrated")
 
 
@@ -105,8 +106,11 @@ class Qat:
             preserve = "prune" in ctx.previous_kinds
         self.preserve_sparsity = bool(preserve)
         extra = {} if self.config.weight_bits == 8 else {"weight_bits": self.config.weight_bits}
-        if self.config.activations is not None:
-            extra["activations"] = self.config.activations
+        mode = self.config.activations
+        if mode is None and self.config.epochs > 0:
+            mode = "ema"  # with no training the engine's fallback: keras3 calibrates
+        if mode is not None:
+            extra["activations"] = mode
         quantized, self.output_only, self.left_float = ctx.engine.quantize(
             model, select=self.config.layers.matches, preserve_sparsity=self.preserve_sparsity,
             **extra)

@@ -192,3 +192,18 @@ def test_the_learned_range_takes_no_gradient():
         tape.watch(x)
         total = tf.reduce_sum(quant(x, training=True))  # range now [-0.99, 1.02]: 3.0 clipped
     np.testing.assert_allclose(tape.gradient(total, x).numpy(), [[0, 1, 1, 1]])
+
+
+def test_ema_is_the_default_and_an_untrained_qat_calibrates(data):
+    """No ``activations`` key: ranges are learned (``ema``) when the stage trains; a qat
+    stage with ``epochs: 0`` learns nothing, so the keras3 engine calibrates instead."""
+    from compress.session import Session
+
+    x, y = data.x_train[:64], data.y_train[:64]
+    for epochs, expected in ((1, "ema"), (0, "calibrated")):
+        keras.utils.set_random_seed(0)
+        recipe = {"name": "d", "engine": "keras3", "targets": ["int8"],
+                  "stages": [{"kind": "qat", "epochs": epochs}],
+                  "training": {"batch_size": 32}}
+        trained = Session(recipe).train(_model(), x, y)
+        assert trained.stages[0].details["activations"] == expected, epochs
