@@ -4,8 +4,7 @@ Keras 3's ``BatchNormalization`` computes the batch moments and the normalizatio
 ops (two reductions, then ``(x - mean) * rsqrt(var + eps) * gamma + beta``), forward and
 backward; tf_keras, and so the tfmot engine, calls ``FusedBatchNormV3``, one kernel each way.
 On a CPU that is most of the difference in step time between the two (``fashion_cnn``, batch
-128: about 170 ms a step unfused, 90-110 ms fused, the same as tf_keras; see
-``benchmarks/results/keras3_step_time.md``).
+128: ``benchmarks/keras3_bn_step.py``, ``benchmarks/results/keras3_bn_step.md``).
 
 While the engine trains (``Keras3Engine.fit``), each plain ``keras.layers.BatchNormalization``
 in the model (nested models and a distiller's student and teacher included) has its class

@@ -164,8 +164,11 @@ class Checkpoints:
         record = asdict(trained.stages[-1])
         record["index"] = index
         record["quant_from"] = quant_from
-        self.finished.append(record)
-        self._write_state()
+        # the state file is the record of what is kept: it is written (atomically) before
+        # the list the interrupt message counts, so an interrupt between them loses the stage
+        # from both, never from one only
+        self._write_state(self.finished + [record])
+        self.finished = self.finished + [record]
 
     def stage_reports(self) -> list[StageReport]:
         return [StageReport(kind=r["kind"], seconds=r["seconds"], epochs=r["epochs"],
@@ -203,9 +206,9 @@ class Checkpoints:
         if _active is self:
             _active = None
 
-    def _write_state(self) -> None:
+    def _write_state(self, finished: list | None = None) -> None:
         state = {"schema": STATE_SCHEMA, "fingerprint": self.fingerprint,
-                 "finished": self.finished}
+                 "finished": self.finished if finished is None else finished}
         _write_atomic(self.work / "state.json", json.dumps(state, indent=2, default=_jsonable))
 
 

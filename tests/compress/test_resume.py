@@ -62,7 +62,13 @@ def test_sigint_in_second_stage_then_resume_gives_the_same_artifacts(tmp_path, t
     proc = subprocess.Popen(_cli(*common, "--out", str(out)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not (work / "stage-1").exists() and proc.poll() is None and time.time() < deadline:
+    def stage_one_recorded() -> bool:  # the state file lists it (the folder comes first)
+        try:
+            return bool(json.loads((work / "state.json").read_text())["finished"])
+        except (OSError, ValueError, KeyError):
+            return False
+
+    while not stage_one_recorded() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)  # stage 1 (prune) is checkpointed: stage 2 (qat) runs
     _, err = proc.communicate(timeout=120)
