@@ -18,8 +18,8 @@ so that a run can add seeds to it; accuracy means cover every seed, and the s/ep
 given for this run's own runs too (its runs alternate the engines under one set of
 conditions); a run of one engine (``--engines keras3``) takes the other engine's runs of the
 same seeds from ``--previous``. ``--activations`` sets the keras3 engine's QAT
-``activations`` (default: the engine's default). The loop goes recipe by recipe, then seed by seed, so a partial run has whole
-seeds of the first recipe.
+``activations`` (default: the qat stage's default, ema). The loop goes recipe by recipe, then
+seed by seed, so a partial run has whole seeds of the first recipe.
 
 The issue's figures need the full Fashion-MNIST (Debian's ``dataset-fashion-mnist``) and
 seeds 0 1 2; a smaller run says what it ran in its results file.
@@ -170,7 +170,7 @@ def render(results: dict) -> str:
              f"{base['epochs']} epochs ({trained}), one file for every run.", "",
              describe(results["conditions"]), "",
              "keras3 engine QAT activations: "
-             f"{results['conditions'].get('activations') or 'its default (calibrated)'}.", "",
+             f"{results['conditions'].get('activations') or 'the qat stage default (ema)'}.", "",
              *([] if not prev else [
                  f"Seeds {prev['seeds']} (rows marked `previous`) are taken from an earlier run "
                  f"of this script (`{prev['file']}`, the same data and baseline recipe; its "

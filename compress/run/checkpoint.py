@@ -167,8 +167,9 @@ class Checkpoints:
         # the state file is the record of what is kept: it is written (atomically) before
         # the list the interrupt message counts, so an interrupt between them loses the stage
         # from both, never from one only
-        self._write_state(self.finished + [record])
-        self.finished = self.finished + [record]
+        finished = self.finished + [record]
+        self._write_state(finished)
+        self.finished = finished
 
     def stage_reports(self) -> list[StageReport]:
         return [StageReport(kind=r["kind"], seconds=r["seconds"], epochs=r["epochs"],
